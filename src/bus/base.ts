@@ -1,0 +1,643 @@
+/**
+ * What the primary's bus and a worker's bus share: handler and subscriber registries, running a
+ * handler on a request (validating its input), decoding and validating results and events.
+ * Routing is left to the two subclasses.
+ *
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import type {
+  Contract,
+  EventInput,
+  EventPayload,
+  MethodName,
+  MethodOutput,
+  TopicName,
+} from '../contract.js';
+import { BusError, toBusError, toIssues, toRemoteError } from '../errors.js';
+import { decode, encode } from '../protocol/codec.js';
+import type { Encoded, GatherItem } from '../protocol/envelope.js';
+import { withSite } from '../protocol/pending.js';
+import type {
+  BusEvents,
+  CallAllResult,
+  CallArgs,
+  CallOptions,
+  EventContext,
+  Handler,
+  HandlerContext,
+  Origin,
+  Target,
+} from './types.js';
+
+/** Default of `callTimeoutMs`, in ms. */
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const MAX_TIMER_MS = 2_147_483_647;
+
+type AnyHandler = (input: unknown, ctx: HandlerContext) => unknown;
+type AnySubscriber = (payload: unknown, ctx: EventContext) => unknown;
+
+/**
+ * @internal A handler of a system method (a `$`-prefixed name, outside the user's contract):
+ * the bus's own protocols (store, health, config) validate their own inputs. A {@link BusError}
+ * it throws reaches the caller with its code unchanged; anything else becomes `REMOTE`.
+ */
+export type SystemHandler = (input: unknown, context: HandlerContext) => unknown;
+
+/** @internal A subscriber of a system topic (a `$`-prefixed name), called in arrival order. */
+export type SystemSubscriber = (payload: unknown, source: Origin) => void;
+
+/** @internal Whether a method or topic name is a system one (`$…`). */
+export function isSystemName(name: string): boolean {
+  return name.charCodeAt(0) === 36; // '$'
+}
+
+/** Options every bus takes. */
+export interface BusOptions {
+  /**
+   * Default `timeoutMs` of every call from this process, in ms.
+   * @default 30_000
+   */
+  readonly callTimeoutMs?: number;
+}
+
+/** Checked, defaulted call options. */
+export interface ResolvedCallOptions {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Describes an origin for messages: `the primary` or `worker 3`. */
+export function describeOrigin(origin: Origin): string {
+  return origin === 'primary' ? 'the primary' : `worker ${origin}`;
+}
+
+function describeTarget(target: Target): string {
+  return typeof target === 'number'
+    ? `worker ${target}`
+    : target === 'any'
+      ? 'any worker'
+      : 'the primary';
+}
+
+/**
+ * The part of a bus that does not depend on where it runs. `C` is the contract.
+ */
+export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents, unknown> {
+  /** The contract this bus was made with. */
+  readonly contract: C;
+  /** Who this process is: `'primary'` or its worker id. */
+  abstract readonly self: Origin;
+  protected readonly handlers = new Map<string, AnyHandler>();
+  protected readonly subscribers = new Map<string, Set<AnySubscriber>>();
+  /** @internal */
+  protected readonly systemHandlers = new Map<string, SystemHandler>();
+  /** @internal */
+  protected readonly systemSubscribers = new Map<string, Set<SystemSubscriber>>();
+  /** Default `timeoutMs` of calls, in ms. */
+  protected readonly callTimeoutMs: number;
+  protected closing = false;
+  private resolveClosed!: () => void;
+  /** Resolves once the bus has closed. Never rejects. */
+  readonly closed: Promise<void> = new Promise<void>((r) => {
+    this.resolveClosed = r;
+  });
+
+  constructor(contract: C, options: BusOptions = {}) {
+    super();
+    this.contract = contract;
+    this.callTimeoutMs = checkTimeout(
+      options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      'callTimeoutMs',
+    );
+  }
+
+  /** Whether the bus is closed or closing: calls and publishes reject with `CLOSED`. */
+  get isClosed(): boolean {
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------------ routing, by subclasses
+
+  /** Sends a request to `target` and settles with its encoded result. */
+  protected abstract route(
+    target: Target,
+    method: string,
+    payload: Encoded,
+    options: ResolvedCallOptions,
+    site: Error,
+  ): Promise<Encoded>;
+
+  /** Sends a request to every connected worker and settles with one item per worker. */
+  protected abstract gather(
+    method: string,
+    payload: Encoded,
+    options: ResolvedCallOptions,
+    site: Error,
+  ): Promise<GatherItem[]>;
+
+  /** Sends an event frame on to the other processes. */
+  protected abstract broadcast(topic: string, payload: Encoded): void;
+
+  /** Tells the routing side that the set of handled methods changed. */
+  protected handlersChanged(): void {}
+
+  // ------------------------------------------------------------------ RPC
+
+  /**
+   * Registers the handler of `method` in this process. A handler may be sync or async; its
+   * input has been validated against the method's input schema; what it throws reaches the
+   * caller as a `REMOTE` BusError.
+   *
+   * @returns a function that unregisters it.
+   * @throws {@link BusError} `INVALID_ARGUMENT` for a method not in the contract, a second handler
+   *   for the same method, or a handler that is not a function.
+   */
+  handle<M extends MethodName<C>>(method: M, handler: Handler<C, M>): () => void {
+    if (!this.contract.methods.has(method)) {
+      throw new BusError('INVALID_ARGUMENT', `handle: '${method}' is not a method of the contract`);
+    }
+    if (typeof handler !== 'function') {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `handle: the handler of '${method}' must be a function`,
+      );
+    }
+    if (this.handlers.has(method)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `handle: '${method}' already has a handler in ${describeOrigin(this.self)}`,
+      );
+    }
+    const h = handler as AnyHandler;
+    this.handlers.set(method, h);
+    this.handlersChanged();
+    return () => {
+      if (this.handlers.get(method) === h) {
+        this.handlers.delete(method);
+        this.handlersChanged();
+      }
+    };
+  }
+
+  /**
+   * Calls `method` on `target` and resolves with its result, validated against the method's
+   * output schema. The input is validated by the receiving process.
+   *
+   * @param target - `'primary'`, a worker id, or `'any'`.
+   * @param method - a method of the contract.
+   * @param args - the input (omit it for a method without an input schema), then
+   *   `{ timeoutMs?, signal? }`.
+   * @returns the handler's result, as the output schema parses it.
+   * @throws never synchronously; rejects with a {@link BusError} whose code is `TIMEOUT`,
+   *   `ABORTED`, `BAD_INPUT`, `BAD_OUTPUT`, `NO_HANDLER`, `NO_TARGET`, `TARGET_EXITED`, `REMOTE`,
+   *   `CLOSED` or `INVALID_ARGUMENT`. Its stack names the line that issued the call.
+   */
+  call<M extends MethodName<C>>(
+    target: Target,
+    method: M,
+    ...args: CallArgs<C, M>
+  ): Promise<MethodOutput<C, M>> {
+    const site = callSite(this.call);
+    try {
+      const options = this.prepare('call', method, args[1]);
+      checkTarget(target);
+      const label = `call '${method}' to ${describeTarget(target)}`;
+      return this.route(target, method, encode(args[0]), options, site).then((result) =>
+        this.decodeResult(method, result, label, site),
+      ) as Promise<MethodOutput<C, M>>;
+    } catch (error) {
+      return Promise.reject(withSite(toBusError(error, 'INVALID_ARGUMENT'), site));
+    }
+  }
+
+  /**
+   * Calls `method` on every connected worker (not the primary) and resolves with one settled
+   * result per worker, in worker id order. Never rejects for a single worker's failure: that
+   * worker's entry has `status: 'rejected'` and the error (`NO_HANDLER` for a worker without a
+   * handler, `TIMEOUT` after `timeoutMs` for that worker).
+   *
+   * @throws never synchronously; rejects only with `CLOSED`, `ABORTED`, `INVALID_ARGUMENT`, or
+   *   (from a worker) `TIMEOUT` if the primary does not answer at all.
+   */
+  callAll<M extends MethodName<C>>(
+    method: M,
+    ...args: CallArgs<C, M>
+  ): Promise<CallAllResult<MethodOutput<C, M>>[]> {
+    const site = callSite(this.callAll);
+    try {
+      const options = this.prepare('callAll', method, args[1]);
+      return this.gather(method, encode(args[0]), options, site).then((items) =>
+        items.map((item) => this.settleItem(method, item)),
+      ) as Promise<CallAllResult<MethodOutput<C, M>>[]>;
+    } catch (error) {
+      return Promise.reject(withSite(toBusError(error, 'INVALID_ARGUMENT'), site));
+    }
+  }
+
+  private settleItem(method: string, item: GatherItem): CallAllResult<unknown> {
+    if (item.e !== undefined) {
+      return { workerId: item.w, status: 'rejected', error: BusError.fromJSON(item.e) };
+    }
+    try {
+      const value = this.decodeResult(method, item, `call '${method}' to worker ${item.w}`);
+      return { workerId: item.w, status: 'fulfilled', value };
+    } catch (error) {
+      return { workerId: item.w, status: 'rejected', error: toBusError(error, 'PROTOCOL') };
+    }
+  }
+
+  private prepare(
+    what: string,
+    method: string,
+    options: CallOptions | undefined,
+  ): ResolvedCallOptions {
+    if (this.closing) throw new BusError('CLOSED', `${what} '${method}': the bus is closed`);
+    if (!this.contract.methods.has(method)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `${what}: '${method}' is not a method of the contract`,
+      );
+    }
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new BusError('INVALID_ARGUMENT', `${what}: options must be an object`);
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new BusError('INVALID_ARGUMENT', `${what}: options.signal must be an AbortSignal`);
+    }
+    const timeoutMs =
+      options?.timeoutMs === undefined
+        ? this.callTimeoutMs
+        : checkTimeout(options.timeoutMs, 'timeoutMs');
+    return { timeoutMs, signal };
+  }
+
+  /** Decodes and validates a result against `method`'s output schema. Throws BAD_OUTPUT. */
+  private decodeResult(method: string, result: Encoded, label: string, site?: Error): unknown {
+    const schema = this.contract.methods.get(method)?.output;
+    let value: unknown;
+    try {
+      value = decode(result);
+    } catch (error) {
+      throw withSite(toBusError(error, 'PROTOCOL'), site);
+    }
+    if (schema === undefined) return undefined;
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    throw withSite(
+      new BusError(
+        'BAD_OUTPUT',
+        `${label}: the handler's result fails the output schema: ${parsed.error.message}`,
+        {
+          issues: toIssues(parsed.error.issues),
+        },
+      ),
+      site,
+    );
+  }
+
+  /**
+   * Runs this process's handler of `method` on an encoded input. Validates the input (`BAD_INPUT`),
+   * turns a throw into `REMOTE`, and encodes the result.
+   */
+  protected async invoke(
+    method: string,
+    payload: Encoded,
+    caller: Origin,
+    signal: AbortSignal,
+  ): Promise<Encoded> {
+    if (isSystemName(method)) return this.invokeSystem(method, payload, caller, signal);
+    const where = `handler '${method}' on ${describeOrigin(this.self)}`;
+    const def = this.contract.methods.get(method);
+    const handler = this.handlers.get(method);
+    if (def === undefined || handler === undefined) {
+      throw new BusError(
+        'NO_HANDLER',
+        def === undefined
+          ? `${describeOrigin(this.self)} has no method '${method}' in its contract`
+          : `${describeOrigin(this.self)} has no handler for '${method}'`,
+      );
+    }
+    let input: unknown;
+    if (def.input !== undefined) {
+      const parsed = def.input.safeParse(decode(payload));
+      if (!parsed.success) {
+        throw new BusError(
+          'BAD_INPUT',
+          `${where}: the input fails the input schema: ${parsed.error.message}`,
+          {
+            issues: toIssues(parsed.error.issues),
+          },
+        );
+      }
+      input = parsed.data;
+    }
+    let output: unknown;
+    try {
+      output = await handler(input, { method, caller, signal });
+    } catch (error) {
+      throw toRemoteError(error, where);
+    }
+    try {
+      return encode(output);
+    } catch (error) {
+      throw new BusError('BAD_OUTPUT', `${where} returned a value that cannot be encoded`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async invokeSystem(
+    method: string,
+    payload: Encoded,
+    caller: Origin,
+    signal: AbortSignal,
+  ): Promise<Encoded> {
+    const handler = this.systemHandlers.get(method);
+    if (handler === undefined) {
+      throw new BusError(
+        'NO_HANDLER',
+        `${describeOrigin(this.self)} has no system handler '${method}'`,
+      );
+    }
+    let output: unknown;
+    try {
+      output = await handler(decode(payload), { method, caller, signal });
+    } catch (error) {
+      if (error instanceof BusError) throw error;
+      throw toRemoteError(error, `system handler '${method}' on ${describeOrigin(this.self)}`);
+    }
+    return encode(output);
+  }
+
+  // ------------------------------------------------------------------ system protocols
+
+  /**
+   * @internal Registers the handler of system method `name` (`$…`) in this process.
+   * @returns a function that unregisters it.
+   */
+  systemHandle(name: string, handler: SystemHandler): () => void {
+    if (!isSystemName(name))
+      throw new BusError('INVALID_ARGUMENT', `system names start with '$': ${name}`);
+    if (this.systemHandlers.has(name)) {
+      throw new BusError('INVALID_ARGUMENT', `system method '${name}' already has a handler`);
+    }
+    this.systemHandlers.set(name, handler);
+    return () => {
+      if (this.systemHandlers.get(name) === handler) this.systemHandlers.delete(name);
+    };
+  }
+
+  /**
+   * @internal Calls system method `name` (`$…`) on `target`, with superjson encoding and the
+   * usual timeout, abort and exit handling, but no contract validation: the system protocol
+   * validates what it receives. A BusError thrown by the handler arrives with its own code.
+   */
+  systemCall(
+    name: string,
+    target: Target,
+    input: unknown,
+    options?: CallOptions,
+  ): Promise<unknown> {
+    const site = callSite(this.systemCall);
+    try {
+      if (this.closing) throw new BusError('CLOSED', `'${name}': the bus is closed`);
+      if (!isSystemName(name))
+        throw new BusError('INVALID_ARGUMENT', `system names start with '$': ${name}`);
+      const signal = options?.signal;
+      const timeoutMs =
+        options?.timeoutMs === undefined
+          ? this.callTimeoutMs
+          : checkTimeout(options.timeoutMs, 'timeoutMs');
+      return this.route(target, name, encode(input), { timeoutMs, signal }, site).then((r) =>
+        decode(r),
+      );
+    } catch (error) {
+      return Promise.reject(withSite(toBusError(error, 'INVALID_ARGUMENT'), site));
+    }
+  }
+
+  /**
+   * @internal Subscribes to system topic `name` (`$…`). System events are point to point (a
+   * worker's go to the primary only; the primary's to the workers it names), are not validated
+   * against the contract, and are delivered synchronously in arrival order.
+   */
+  systemSubscribe(name: string, subscriber: SystemSubscriber): () => void {
+    let set = this.systemSubscribers.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.systemSubscribers.set(name, set);
+    }
+    set.add(subscriber);
+    return () => {
+      const current = this.systemSubscribers.get(name);
+      if (current?.delete(subscriber) && current.size === 0) this.systemSubscribers.delete(name);
+    };
+  }
+
+  /** Delivers a system event to this process's system subscribers. */
+  private deliverSystem(topic: string, payload: Encoded, source: Origin): void {
+    const set = this.systemSubscribers.get(topic);
+    if (set === undefined) return;
+    let value: unknown;
+    try {
+      value = decode(payload);
+    } catch (error) {
+      this.report(toBusError(error, 'PROTOCOL'));
+      return;
+    }
+    for (const subscriber of [...set]) {
+      try {
+        subscriber(value, source);
+      } catch (error) {
+        this.report(toBusError(error, 'PROTOCOL', `system subscriber of '${topic}' threw`));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ pub/sub
+
+  /**
+   * Publishes `payload` on `topic` to every subscriber in every process of the cluster, this one
+   * included. The payload is validated here first, and again by every receiver. Delivery is
+   * asynchronous; between one publisher and one receiver, events keep their order (as Node's IPC
+   * channel guarantees).
+   *
+   * @throws {@link BusError} (synchronously) `INVALID_ARGUMENT` for a topic not in the contract,
+   *   `BAD_PAYLOAD` (with `issues`) for a payload that fails the topic's schema, `CLOSED`.
+   */
+  publish<T extends TopicName<C>>(topic: T, payload: EventInput<C, T>): void {
+    if (this.closing) throw new BusError('CLOSED', `publish '${topic}': the bus is closed`);
+    const schema = this.contract.events.get(topic);
+    if (schema === undefined) {
+      throw new BusError('INVALID_ARGUMENT', `publish: '${topic}' is not a topic of the contract`);
+    }
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) {
+      throw new BusError(
+        'BAD_PAYLOAD',
+        `publish '${topic}': the payload fails the topic's schema: ${parsed.error.message}`,
+        {
+          issues: toIssues(parsed.error.issues),
+        },
+      );
+    }
+    const encoded = encode(payload);
+    this.broadcast(topic, encoded);
+    this.deliver(topic, encoded, this.self);
+  }
+
+  /**
+   * Subscribes `handler` to `topic` in this process. It receives every event published on the
+   * topic by any process, validated against the topic's schema; an invalid one never reaches it
+   * and is reported as a `BAD_PAYLOAD` `error` event. A subscriber that throws or rejects is
+   * reported as `SUBSCRIBER_FAILED`; the others still run.
+   *
+   * @returns a function that unsubscribes.
+   * @throws {@link BusError} `INVALID_ARGUMENT` for a topic not in the contract or a handler that
+   *   is not a function.
+   */
+  subscribe<T extends TopicName<C>>(
+    topic: T,
+    handler: (payload: EventPayload<C, T>, context: EventContext) => void | Promise<void>,
+  ): () => void {
+    if (!this.contract.events.has(topic)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `subscribe: '${topic}' is not a topic of the contract`,
+      );
+    }
+    if (typeof handler !== 'function') {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `subscribe: the handler of '${topic}' must be a function`,
+      );
+    }
+    let set = this.subscribers.get(topic);
+    if (set === undefined) {
+      set = new Set();
+      this.subscribers.set(topic, set);
+    }
+    const h = handler as AnySubscriber;
+    set.add(h);
+    return () => {
+      const current = this.subscribers.get(topic);
+      if (current?.delete(h) && current.size === 0) this.subscribers.delete(topic);
+    };
+  }
+
+  /** Delivers an encoded event to this process's subscribers, after validating it. */
+  protected deliver(topic: string, payload: Encoded, source: Origin): void {
+    if (isSystemName(topic)) {
+      this.deliverSystem(topic, payload, source);
+      return;
+    }
+    if (!this.subscribers.has(topic)) return;
+    queueMicrotask(() => {
+      const set = this.subscribers.get(topic);
+      if (set === undefined || this.closing) return;
+      const schema = this.contract.events.get(topic);
+      if (schema === undefined) {
+        this.report(
+          new BusError(
+            'BAD_PAYLOAD',
+            `event '${topic}' from ${describeOrigin(source)} is not a topic of this contract`,
+          ),
+        );
+        return;
+      }
+      let value: unknown;
+      try {
+        const parsed = schema.safeParse(decode(payload));
+        if (!parsed.success) {
+          this.report(
+            new BusError(
+              'BAD_PAYLOAD',
+              `event '${topic}' from ${describeOrigin(source)} fails the topic's schema: ${parsed.error.message}`,
+              {
+                issues: toIssues(parsed.error.issues),
+              },
+            ),
+          );
+          return;
+        }
+        value = parsed.data;
+      } catch (error) {
+        this.report(toBusError(error, 'PROTOCOL'));
+        return;
+      }
+      const ctx: EventContext = { topic, source };
+      for (const subscriber of [...set]) {
+        try {
+          const r = subscriber(value, ctx);
+          if (r instanceof Promise)
+            r.catch((error: unknown) => this.subscriberFailed(topic, error));
+        } catch (error) {
+          this.subscriberFailed(topic, error);
+        }
+      }
+    });
+  }
+
+  private subscriberFailed(topic: string, error: unknown): void {
+    const remote = toRemoteError(error, `a subscriber of '${topic}'`);
+    this.report(new BusError('SUBSCRIBER_FAILED', remote.message, { cause: remote.cause }));
+  }
+
+  /** Emits `error`, or prints a warning when nobody listens, so nothing is dropped silently. */
+  protected report(error: BusError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+  }
+
+  /** Marks the bus closed and resolves `closed`; subclasses close their links first. */
+  protected finishClose(): void {
+    this.handlers.clear();
+    this.systemHandlers.clear();
+    this.systemSubscribers.clear();
+    this.subscribers.clear();
+    this.resolveClosed();
+    this.emit('close');
+    this.removeAllListeners();
+  }
+
+  /** Closes the bus. See the subclasses. */
+  abstract close(): Promise<void>;
+
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Captures the stack of the line that issued a call (frames above `fn` are left out), so that a
+ * rejection names the caller's line rather than the bus's internals.
+ */
+// biome-ignore lint/complexity/noBannedTypes: captureStackTrace takes any function
+function callSite(fn: Function): Error {
+  const site = { name: 'BusError', message: '' } as Error;
+  Error.captureStackTrace(site, fn);
+  return site;
+}
+
+/** Checks a timeout option: a finite number of ms, > 0 and within Node's timer range. */
+export function checkTimeout(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER_MS) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `${name} must be a number of ms > 0 and <= ${MAX_TIMER_MS}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function checkTarget(target: unknown): void {
+  if (target === 'primary' || target === 'any') return;
+  if (typeof target === 'number' && Number.isSafeInteger(target) && target > 0) return;
+  throw new BusError(
+    'INVALID_ARGUMENT',
+    `call: target must be 'primary', 'any' or a worker id (a positive integer), got ${JSON.stringify(target) ?? String(target)}`,
+  );
+}

@@ -1,0 +1,410 @@
+/**
+ * The primary's bus and the hub of the cluster: one peer per worker, and the routing between
+ * them. Forwarded requests and events are passed on without decoding their payloads.
+ *
+ * @module
+ */
+import type { Worker } from 'node:cluster';
+import type { Contract } from '../contract.js';
+import { BusError } from '../errors.js';
+import { encode } from '../protocol/codec.js';
+import {
+  type Encoded,
+  type EventFrame,
+  type GatherItem,
+  Kind,
+  PRIMARY_ID,
+  type RequestFrame,
+  type ResponseFrame,
+} from '../protocol/envelope.js';
+import { type ControlFrame, Peer } from '../protocol/peer.js';
+import { PendingCalls } from '../protocol/pending.js';
+import { workerLink } from '../transport/cluster.js';
+import type { Link } from '../transport/link.js';
+import {
+  BaseBus,
+  type BusOptions,
+  describeOrigin,
+  isSystemName,
+  type ResolvedCallOptions,
+} from './base.js';
+import type { Target } from './types.js';
+
+/** A worker as the primary's bus sees it. */
+interface WorkerEntry {
+  readonly id: number;
+  readonly link: Link;
+  peer: Peer;
+  /** The worker's bus said hello and was welcomed. */
+  connected: boolean;
+  pid: number | undefined;
+  /** Methods the worker handles, as it last announced. */
+  handles: ReadonlySet<string>;
+}
+
+/** Events the primary's bus emits for the supervisor, besides {@link BusEvents}. */
+export interface PrimaryBusHooks {
+  /** A worker's bus completed its handshake. */
+  connected(workerId: number, pid: number): void;
+}
+
+/**
+ * The primary's bus: the same `handle`, `call`, `callAll`, `publish`, `subscribe` as a worker's,
+ * and the router every worker's messages go through. Made by `startCluster`, found as `app.bus`.
+ */
+export class PrimaryBus<C extends Contract> extends BaseBus<C> {
+  /** Always `'primary'`. */
+  readonly self = 'primary' as const;
+  private readonly workers = new Map<number, WorkerEntry>();
+  private readonly local = new PendingCalls();
+  private readonly localInbound = new Set<AbortController>();
+  private nextLocalId = 1;
+  private anyCursor = 0;
+  private readonly goneListeners = new Set<(workerId: number) => void>();
+
+  /** @internal Made by `startCluster`. */
+  constructor(
+    contract: C,
+    options: BusOptions,
+    private readonly hooks: PrimaryBusHooks,
+  ) {
+    super(contract, options);
+  }
+
+  /** Ids of the workers whose bus is connected, ascending. */
+  connectedWorkers(): number[] {
+    const ids: number[] = [];
+    for (const w of this.workers.values()) if (w.connected) ids.push(w.id);
+    return ids.sort((a, b) => a - b);
+  }
+
+  /** Calls and inbound requests not yet settled, over every link, for leak checks. */
+  get pendingCount(): number {
+    let n = this.local.size + this.localInbound.size;
+    for (const w of this.workers.values()) n += w.peer.pendingCount + w.peer.inboundCount;
+    return n;
+  }
+
+  /** @internal Starts speaking the protocol with a forked worker (before it is online). */
+  attach(worker: Worker): void {
+    this.attachLink(worker.id, workerLink(worker));
+  }
+
+  /** @internal Same as {@link attach}, over any link (in-memory tests). */
+  attachLink(id: number, link: Link): void {
+    const entry: WorkerEntry = {
+      id,
+      link,
+      peer: undefined as unknown as Peer,
+      connected: false,
+      pid: undefined,
+      handles: new Set(),
+    };
+    entry.peer = this.makePeer(entry);
+    this.workers.set(id, entry);
+  }
+
+  private makePeer(entry: WorkerEntry): Peer {
+    return new Peer(entry.link, `worker ${entry.id}`, {
+      request: (peer, frame, signal) => this.onRequest(entry, peer, frame, signal),
+      event: (_peer, frame) => this.onEvent(entry, frame),
+      control: (_peer, frame) => this.onControl(entry, frame),
+      invalid: (_peer, reason) =>
+        this.report(new BusError('PROTOCOL', `from worker ${entry.id}: ${reason}`)),
+      closed: (peer) => {
+        const wasConnected = entry.connected;
+        if (entry.peer === peer) {
+          entry.connected = false;
+          this.workers.delete(entry.id);
+        }
+        if (wasConnected) for (const l of [...this.goneListeners]) l(entry.id);
+      },
+    });
+  }
+
+  private onControl(entry: WorkerEntry, frame: ControlFrame): void {
+    switch (frame.k) {
+      case Kind.hello:
+        if (entry.connected) {
+          this.report(new BusError('PROTOCOL', `worker ${entry.id} said hello twice`));
+          return;
+        }
+        entry.connected = true;
+        entry.pid = frame.pid;
+        entry.peer.send({ k: Kind.welcome, w: entry.id });
+        this.hooks.connected(entry.id, frame.pid);
+        return;
+      case Kind.handlers:
+        entry.handles = new Set(frame.m);
+        return;
+      case Kind.bye: {
+        // The worker closed its bus on purpose: settle what was routed to it, and be ready
+        // for a new hello on the same channel.
+        const old = entry.peer;
+        entry.connected = false;
+        entry.handles = new Set();
+        entry.peer = this.makePeer(entry);
+        old.close('TARGET_EXITED', `worker ${entry.id} closed its bus`);
+        return;
+      }
+      default:
+        this.report(
+          new BusError('PROTOCOL', `worker ${entry.id} sent an unexpected '${frame.k}' frame`),
+        );
+    }
+  }
+
+  // ------------------------------------------------------------------ hub: requests from workers
+
+  private onRequest(from: WorkerEntry, peer: Peer, frame: RequestFrame, signal: AbortSignal): void {
+    const target = frame.t;
+    if (target === undefined || target === PRIMARY_ID) {
+      this.invoke(frame.m, frame, from.id, signal).then(
+        (result) => peer.reply(frame.i, result),
+        (error: unknown) => peer.fail(frame.i, asBusError(error)),
+      );
+      return;
+    }
+    if (target === 'all') {
+      const timeoutMs = frame.d ?? this.callTimeoutMs;
+      this.gatherRaw(frame.m, frame, timeoutMs, signal, from.id).then(
+        (items) => peer.reply(frame.i, {}, items),
+        (error: unknown) => peer.fail(frame.i, asBusError(error)),
+      );
+      return;
+    }
+    let dest: WorkerEntry;
+    try {
+      dest = target === 'any' ? this.pickAny(frame.m) : this.connectedEntry(target);
+    } catch (error) {
+      peer.fail(frame.i, asBusError(error));
+      return;
+    }
+    this.forward(dest, frame.m, frame, from.id, { signal }).then(
+      (response) => peer.reply(frame.i, response),
+      (error: unknown) => peer.fail(frame.i, asBusError(error)),
+    );
+  }
+
+  /** Sends a request on to a worker, payload untouched; the caller's own timeout governs. */
+  private forward(
+    dest: WorkerEntry,
+    method: string,
+    payload: Encoded,
+    source: number,
+    options: {
+      signal?: AbortSignal | undefined;
+      timeoutMs?: number | undefined;
+      site?: Error | undefined;
+    },
+  ): Promise<ResponseFrame> {
+    const frame: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: method, s: source };
+    if (payload.p !== undefined) frame.p = payload.p;
+    if (payload.q !== undefined) frame.q = payload.q;
+    return dest.peer.request(frame, {
+      label: `call '${method}' to worker ${dest.id}`,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      site: options.site,
+    });
+  }
+
+  private connectedEntry(id: number): WorkerEntry {
+    const entry = this.workers.get(id);
+    if (entry === undefined || !entry.connected) {
+      throw new BusError(
+        'NO_TARGET',
+        `worker ${id} is not a connected worker (unknown, exited, or not yet connected)`,
+      );
+    }
+    return entry;
+  }
+
+  /** Picks a connected worker that handles `method`, round-robin. */
+  private pickAny(method: string): WorkerEntry {
+    const candidates: WorkerEntry[] = [];
+    let connected = 0;
+    for (const w of this.workers.values()) {
+      if (!w.connected) continue;
+      connected++;
+      if (w.handles.has(method)) candidates.push(w);
+    }
+    if (candidates.length === 0) {
+      throw connected === 0
+        ? new BusError('NO_TARGET', `call '${method}' to any worker: no worker is connected`)
+        : new BusError(
+            'NO_HANDLER',
+            `call '${method}' to any worker: none of the ${connected} connected workers handles it`,
+          );
+    }
+    this.anyCursor = (this.anyCursor + 1) % 1_000_000_007;
+    return candidates[this.anyCursor % candidates.length]!;
+  }
+
+  private gatherRaw(
+    method: string,
+    payload: Encoded,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    source: number,
+    site?: Error,
+  ): Promise<GatherItem[]> {
+    const ids = this.connectedWorkers();
+    return Promise.all(
+      ids.map((id) =>
+        this.forward(this.workers.get(id)!, method, payload, source, {
+          timeoutMs,
+          signal,
+          site,
+        }).then(
+          (r): GatherItem => {
+            const item: GatherItem = { w: id };
+            if (r.p !== undefined) item.p = r.p;
+            if (r.q !== undefined) item.q = r.q;
+            return item;
+          },
+          (error: unknown): GatherItem => ({ w: id, e: asBusError(error).toJSON() }),
+        ),
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------------ the primary's own calls
+
+  protected route(
+    target: Target,
+    method: string,
+    payload: Encoded,
+    options: ResolvedCallOptions,
+    site: Error,
+  ): Promise<Encoded> {
+    if (target === 'primary') return this.callLocal(method, payload, options, site);
+    let dest: WorkerEntry;
+    try {
+      dest = target === 'any' ? this.pickAny(method) : this.connectedEntry(target);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.forward(dest, method, payload, PRIMARY_ID, { ...options, site });
+  }
+
+  /** A call from the primary to itself: same validation, timeout and abort as a remote one. */
+  private callLocal(
+    method: string,
+    payload: Encoded,
+    options: ResolvedCallOptions,
+    site: Error,
+  ): Promise<Encoded> {
+    return new Promise<ResponseFrame>((resolve, reject) => {
+      const label = `call '${method}' to the primary`;
+      if (options.signal?.aborted) {
+        reject(new BusError('ABORTED', `${label} was aborted`, { cause: options.signal.reason }));
+        return;
+      }
+      const id = this.nextLocalId++;
+      const controller = new AbortController();
+      this.localInbound.add(controller);
+      this.local.add(id, {
+        resolve,
+        reject,
+        label,
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        site,
+        onGiveUp: () => controller.abort(new BusError('ABORTED', `the caller gave up on ${label}`)),
+      });
+      this.invoke(method, payload, 'primary', controller.signal).then(
+        (result) => {
+          this.localInbound.delete(controller);
+          this.local.resolve(id, { $cb: 1, k: Kind.response, i: id, ...result });
+        },
+        (error: unknown) => {
+          this.localInbound.delete(controller);
+          this.local.reject(id, asBusError(error));
+        },
+      );
+    });
+  }
+
+  protected gather(
+    method: string,
+    payload: Encoded,
+    options: ResolvedCallOptions,
+    site: Error,
+  ): Promise<GatherItem[]> {
+    return this.gatherRaw(method, payload, options.timeoutMs, options.signal, PRIMARY_ID, site);
+  }
+
+  // ------------------------------------------------------------------ events
+
+  private onEvent(from: WorkerEntry, frame: EventFrame): void {
+    if (isSystemName(frame.m)) {
+      // System events from a worker are for the primary only.
+      this.deliver(frame.m, frame, from.id);
+      return;
+    }
+    if (frame.s !== from.id) {
+      this.report(
+        new BusError(
+          'PROTOCOL',
+          `worker ${from.id} sent an event claiming to come from ${describeOrigin(frame.s || 'primary')}`,
+        ),
+      );
+      return;
+    }
+    for (const w of this.workers.values()) {
+      if (w.connected && w.id !== from.id) w.peer.send(frame);
+    }
+    this.deliver(frame.m, frame, from.id);
+  }
+
+  protected broadcast(topic: string, payload: Encoded): void {
+    const frame: Omit<EventFrame, '$cb'> = { k: Kind.event, m: topic, s: PRIMARY_ID, ...payload };
+    for (const w of this.workers.values()) if (w.connected) w.peer.send(frame);
+  }
+
+  /**
+   * @internal Sends system event `topic` (`$…`) to one worker. Returns false if that worker is
+   * not connected.
+   */
+  systemSend(workerId: number, topic: string, payload: unknown): boolean {
+    const entry = this.workers.get(workerId);
+    if (entry === undefined || !entry.connected || !isSystemName(topic)) return false;
+    return entry.peer.send({ k: Kind.event, m: topic, s: PRIMARY_ID, ...encode(payload) });
+  }
+
+  /**
+   * @internal Calls `listener` with a worker's id when its bus goes away (exit, disconnect, or
+   * its bus closed), after the calls routed to it have been settled.
+   * @returns a function that removes the listener.
+   */
+  onWorkerGone(listener: (workerId: number) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /**
+   * Closes the primary's bus: every pending call is rejected (`CLOSED`), running handlers are
+   * aborted, every worker link is detached. Workers are not stopped: that is `app.close()`.
+   * Idempotent; resolves when closed.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closed;
+    this.closing = true;
+    for (const w of [...this.workers.values()])
+      w.peer.close('CLOSED', 'the primary closed its bus');
+    this.workers.clear();
+    this.goneListeners.clear();
+    this.local.rejectAll('CLOSED', (label) => `${label} failed: the bus was closed`);
+    for (const c of this.localInbound) c.abort(new BusError('CLOSED', 'the bus was closed'));
+    this.localInbound.clear();
+    this.finishClose();
+    return this.closed;
+  }
+}
+
+function asBusError(error: unknown): BusError {
+  return error instanceof BusError ? error : new BusError('REMOTE', String(error));
+}

@@ -1,0 +1,85 @@
+/**
+ * The public shapes of the bus: targets, options, handler context, results.
+ *
+ * @module
+ */
+import type {
+  Contract,
+  HandlerInput,
+  HandlerOutput,
+  HasInput,
+  MethodInput,
+  MethodName,
+} from '../contract.js';
+import type { BusError } from '../errors.js';
+
+/**
+ * Where a call goes: `'primary'`; a worker id (Node's `cluster.worker.id`, a positive integer);
+ * or `'any'`, one connected worker that handles the method, chosen round-robin by the primary.
+ */
+export type Target = 'primary' | 'any' | number;
+
+/** Who sent a request or an event: `'primary'` or a worker id. */
+export type Origin = 'primary' | number;
+
+/** Options of `call` and `callAll`. */
+export interface CallOptions {
+  /**
+   * Reject with `TIMEOUT` if no answer arrives within this many ms; the remote handler's signal
+   * is aborted. For `callAll`, the limit for each worker.
+   * @default the bus's `callTimeoutMs` (30_000)
+   */
+  readonly timeoutMs?: number;
+  /** Aborting it rejects the call with `ABORTED` and aborts the remote handler's `signal`. */
+  readonly signal?: AbortSignal;
+}
+
+/** The arguments after the method name: the input (omitted for a method without one), then options. */
+export type CallArgs<C extends Contract, M extends MethodName<C>> =
+  HasInput<C, M> extends true
+    ? [input: MethodInput<C, M>, options?: CallOptions]
+    : [input?: undefined, options?: CallOptions];
+
+/** What a handler gets besides its input. */
+export interface HandlerContext {
+  /** The method being handled. */
+  readonly method: string;
+  /** Who called: `'primary'` or a worker id. */
+  readonly caller: Origin;
+  /**
+   * Aborted when the caller aborts or times out, or when the caller's process goes away. Its
+   * `reason` is a {@link BusError}.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** A handler of method `M`: sync or async; what it throws reaches the caller as `REMOTE`. */
+export type Handler<C extends Contract, M extends MethodName<C>> = (
+  input: HandlerInput<C, M>,
+  context: HandlerContext,
+) => HandlerOutput<C, M> | Promise<HandlerOutput<C, M>>;
+
+/** What a subscriber gets besides the payload. */
+export interface EventContext {
+  /** The topic. */
+  readonly topic: string;
+  /** Who published: `'primary'` or a worker id. */
+  readonly source: Origin;
+}
+
+/** One worker's outcome in a `callAll`: its result, or the BusError it failed with. */
+export type CallAllResult<T> =
+  | { readonly workerId: number; readonly status: 'fulfilled'; readonly value: T }
+  | { readonly workerId: number; readonly status: 'rejected'; readonly error: BusError };
+
+/** The events every bus emits. */
+export interface BusEvents {
+  /**
+   * Something received could not be used and has no caller to reject: an event payload that
+   * failed its schema (`BAD_PAYLOAD`), a subscriber that threw (`SUBSCRIBER_FAILED`), a
+   * malformed frame (`PROTOCOL`). Without a listener, it is printed with `process.emitWarning`.
+   */
+  error: (error: BusError) => void;
+  /** The bus closed. */
+  close: () => void;
+}

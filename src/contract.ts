@@ -1,0 +1,155 @@
+/**
+ * The contract: data that every process imports, with zod schemas for methods and events. Every
+ * type of the bus's API is inferred from it.
+ *
+ * @module
+ */
+import type { z } from 'zod';
+import { BusError } from './errors.js';
+
+/** Any zod schema. */
+export type Schema = z.ZodType;
+
+/**
+ * One method of a contract: an optional input schema (omit it for a method that takes no input)
+ * and an optional output schema (omit it for a method that returns nothing).
+ */
+export interface MethodDef {
+  readonly input?: Schema;
+  readonly output?: Schema;
+}
+
+/** What {@link defineContract} takes. */
+export interface ContractDef {
+  /** RPC methods by name. Names must not start with `$` (reserved for the bus's own protocols). */
+  readonly methods?: Readonly<Record<string, MethodDef>>;
+  /** Pub/sub topics by name, each with its payload schema. */
+  readonly events?: Readonly<Record<string, Schema>>;
+}
+
+/**
+ * A contract made by {@link defineContract}. `def` is what you passed in; the rest is for the bus.
+ * `D` carries every type the API infers.
+ */
+export interface Contract<D extends ContractDef = ContractDef> {
+  /** The definition exactly as given. */
+  readonly def: D;
+  /** Method definitions by name (no prototype, safe to index with names from the wire). */
+  readonly methods: ReadonlyMap<string, MethodDef>;
+  /** Event payload schemas by topic. */
+  readonly events: ReadonlyMap<string, Schema>;
+}
+
+const RESERVED = new Set(['then', 'constructor', 'prototype', '__proto__', 'toString', 'valueOf']);
+
+function checkName(kind: string, name: string): void {
+  if (name.length === 0 || name.startsWith('$') || RESERVED.has(name)) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `defineContract: ${kind} name '${name}' is reserved (names must be non-empty, not start with '$', and not be one of ${[...RESERVED].join(', ')})`,
+    );
+  }
+}
+
+function isSchema(value: unknown): value is Schema {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { safeParse?: unknown }).safeParse === 'function'
+  );
+}
+
+/**
+ * Defines the contract every process of a cluster shares: methods (zod input and output schemas)
+ * and events (a zod payload schema per topic). Holds no handlers; import it on both sides.
+ *
+ * @param def - `{ methods?: { name: { input?, output? } }, events?: { topic: schema } }`.
+ * @returns the same definition wrapped as a {@link Contract}; `contract.def` is `def`.
+ * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a reserved name (`$…`, `then`,
+ *   `__proto__`, …) or a value that is not a zod schema.
+ *
+ * @example
+ * ```ts
+ * const contract = defineContract({
+ *   methods: { add: { input: z.object({ a: z.number(), b: z.number() }), output: z.number() } },
+ *   events: { 'cache.invalidate': z.object({ key: z.string() }) },
+ * });
+ * ```
+ */
+export function defineContract<const D extends ContractDef>(def: D): Contract<D> {
+  const methods = new Map<string, MethodDef>();
+  const events = new Map<string, Schema>();
+  for (const [name, m] of Object.entries(def.methods ?? {})) {
+    checkName('method', name);
+    if (typeof m !== 'object' || m === null) {
+      throw new BusError('INVALID_ARGUMENT', `defineContract: method '${name}' must be an object`);
+    }
+    for (const key of ['input', 'output'] as const) {
+      if (m[key] !== undefined && !isSchema(m[key])) {
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          `defineContract: method '${name}'.${key} must be a zod schema`,
+        );
+      }
+    }
+    methods.set(name, Object.freeze({ ...m }));
+  }
+  for (const [name, schema] of Object.entries(def.events ?? {})) {
+    checkName('event', name);
+    if (!isSchema(schema)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `defineContract: event '${name}' must be a zod schema`,
+      );
+    }
+    events.set(name, schema);
+  }
+  return Object.freeze({ def, methods, events });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types inferred from a contract.
+
+type MethodsOf<C extends Contract> =
+  C['def']['methods'] extends Readonly<Record<string, MethodDef>>
+    ? C['def']['methods']
+    : Record<never, never>;
+
+type EventsOf<C extends Contract> =
+  C['def']['events'] extends Readonly<Record<string, Schema>>
+    ? C['def']['events']
+    : Record<never, never>;
+
+/** The method names of contract `C`. */
+export type MethodName<C extends Contract> = keyof MethodsOf<C> & string;
+
+/** The topics of contract `C`. */
+export type TopicName<C extends Contract> = keyof EventsOf<C> & string;
+
+type Def<C extends Contract, M extends MethodName<C>> = MethodsOf<C>[M];
+
+/** Whether method `M` declares an input schema. */
+export type HasInput<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly input: Schema } ? true : false;
+
+/** What a caller passes to method `M` (zod's input type of the input schema; `undefined` if none). */
+export type MethodInput<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly input: infer S extends Schema } ? z.input<S> : undefined;
+
+/** What a handler of method `M` receives (zod's output type of the input schema, after parsing). */
+export type HandlerInput<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly input: infer S extends Schema } ? z.output<S> : undefined;
+
+/** What a caller of method `M` gets (zod's output type of the output schema; `void` if none). */
+export type MethodOutput<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly output: infer S extends Schema } ? z.output<S> : void;
+
+/** What a handler of method `M` returns (zod's input type of the output schema; `void` if none). */
+export type HandlerOutput<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly output: infer S extends Schema } ? z.input<S> : void;
+
+/** What a publisher passes for topic `T` (zod's input type). */
+export type EventInput<C extends Contract, T extends TopicName<C>> = z.input<EventsOf<C>[T]>;
+
+/** What a subscriber to topic `T` receives (zod's output type, after parsing). */
+export type EventPayload<C extends Contract, T extends TopicName<C>> = z.output<EventsOf<C>[T]>;

@@ -1,0 +1,225 @@
+/**
+ * The one envelope every bus message travels in: a marker key with the protocol version, a kind
+ * from {@link Kind}, and kind-specific fields with short names. Anything without the marker is
+ * someone else's message and is left alone.
+ *
+ * @module
+ */
+import type { BusErrorJSON } from '../errors.js';
+
+/** The marker key. Never starts with `NODE_` (Node diverts those to `internalMessage`). */
+export const MARKER = '$cb';
+/** The protocol version carried as the marker's value. */
+export const PROTOCOL_VERSION = 1;
+
+/** Every kind of frame, shared by both sides. */
+export const Kind = {
+  /** worker -> primary: the worker's bus is up. */
+  hello: 'hello',
+  /** primary -> worker: the primary accepted the hello. */
+  welcome: 'welcome',
+  /** a request (RPC call). */
+  request: 'req',
+  /** a successful response. */
+  response: 'res',
+  /** a failed response. */
+  error: 'err',
+  /** the caller gave up on a request (timeout or abort). */
+  cancel: 'cancel',
+  /** a published event. */
+  event: 'evt',
+  /** worker -> primary: the full list of methods this worker handles. */
+  handlers: 'hdl',
+  /** worker -> primary: the worker's bus is closing on purpose. */
+  bye: 'bye',
+} as const;
+
+/** A frame kind. */
+export type FrameKind = (typeof Kind)[keyof typeof Kind];
+
+/** Source or target id on the wire: a worker id, or 0 for the primary. */
+export const PRIMARY_ID = 0;
+
+/** A target on the wire: a worker id, 0 (primary), `'any'`, or `'all'` (gather). */
+export type WireTarget = number | 'any' | 'all';
+
+/** A payload encoded by the codec: superjson's `json` and `meta`, both omitted when empty. */
+export interface Encoded {
+  /** superjson's JSON part. */
+  p?: unknown;
+  /** superjson's meta part, absent where the value is plain JSON. */
+  q?: unknown;
+}
+
+interface Base {
+  [MARKER]: typeof PROTOCOL_VERSION;
+}
+
+export interface HelloFrame extends Base {
+  k: typeof Kind.hello;
+  /** The worker's pid. */
+  pid: number;
+}
+
+export interface WelcomeFrame extends Base {
+  k: typeof Kind.welcome;
+  /** The worker's id as the primary knows it. */
+  w: number;
+}
+
+export interface RequestFrame extends Base, Encoded {
+  k: typeof Kind.request;
+  /** Request id, sequential per link and direction. */
+  i: number;
+  /** Method name. */
+  m: string;
+  /** Target, when a worker asks the primary to route (absent: the receiver itself). */
+  t?: WireTarget;
+  /** Original caller, set by the primary when it forwards (0: primary). */
+  s?: number;
+  /** For a gather (`t: 'all'`): the per-worker timeout in ms. */
+  d?: number;
+}
+
+/** One worker's answer inside a gather response. */
+export interface GatherItem extends Encoded {
+  /** Worker id. */
+  w: number;
+  /** The worker's error, when it failed. */
+  e?: BusErrorJSON;
+}
+
+export interface ResponseFrame extends Base, Encoded {
+  k: typeof Kind.response;
+  i: number;
+  /** For a gather: one item per worker. */
+  a?: GatherItem[];
+}
+
+export interface ErrorFrame extends Base {
+  k: typeof Kind.error;
+  i: number;
+  e: BusErrorJSON;
+}
+
+export interface CancelFrame extends Base {
+  k: typeof Kind.cancel;
+  i: number;
+}
+
+export interface EventFrame extends Base, Encoded {
+  k: typeof Kind.event;
+  /** Topic. */
+  m: string;
+  /** Publisher (0: primary), set by whoever first sends it. */
+  s: number;
+}
+
+export interface HandlersFrame extends Base {
+  k: typeof Kind.handlers;
+  /** Every method the worker handles now. */
+  m: string[];
+}
+
+export interface ByeFrame extends Base {
+  k: typeof Kind.bye;
+}
+
+/** Every frame of the protocol. */
+export type Frame =
+  | HelloFrame
+  | WelcomeFrame
+  | RequestFrame
+  | ResponseFrame
+  | ErrorFrame
+  | CancelFrame
+  | EventFrame
+  | HandlersFrame
+  | ByeFrame;
+
+/** A frame as written by a sender, before the marker is added. */
+export type Outgoing<F extends Frame = Frame> = F extends Frame ? Omit<F, typeof MARKER> : never;
+
+/** Adds the marker to an outgoing frame. */
+export function seal<F extends Frame>(frame: Outgoing<F>): F {
+  return { [MARKER]: PROTOCOL_VERSION, ...frame } as F;
+}
+
+/** The result of reading a raw message: ours, someone else's, or ours but malformed. */
+export type Parsed =
+  | { readonly ok: true; readonly frame: Frame }
+  | { readonly ok: false; readonly foreign: true }
+  | { readonly ok: false; readonly foreign: false; readonly reason: string };
+
+const FOREIGN: Parsed = { ok: false, foreign: true };
+
+function bad(reason: string): Parsed {
+  return { ok: false, foreign: false, reason };
+}
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isName = (v: unknown): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= 256;
+
+function isTarget(v: unknown): v is WireTarget {
+  return v === 'any' || v === 'all' || isId(v);
+}
+
+/**
+ * Reads one raw IPC message. Never throws: a message without the marker is `foreign`; one with
+ * the marker but a wrong shape comes back with the reason, for the bus to count and report.
+ */
+export function parseFrame(raw: unknown): Parsed {
+  if (typeof raw !== 'object' || raw === null || !Object.hasOwn(raw, MARKER)) return FOREIGN;
+  const f = raw as Record<string, unknown>;
+  if (f[MARKER] !== PROTOCOL_VERSION)
+    return bad(`unsupported protocol version ${String(f[MARKER])}`);
+  switch (f.k) {
+    case Kind.request:
+      if (!isId(f.i)) return bad('request without a valid id');
+      if (!isName(f.m)) return bad('request without a valid method name');
+      if (f.t !== undefined && !isTarget(f.t)) return bad('request with an invalid target');
+      if (f.s !== undefined && !isId(f.s)) return bad('request with an invalid source');
+      if (f.d !== undefined && !(typeof f.d === 'number' && f.d > 0)) {
+        return bad('request with an invalid gather timeout');
+      }
+      break;
+    case Kind.response:
+      if (!isId(f.i)) return bad('response without a valid id');
+      if (f.a !== undefined && !isGather(f.a)) return bad('response with a malformed gather list');
+      break;
+    case Kind.error:
+      if (!isId(f.i)) return bad('error without a valid id');
+      if (typeof f.e !== 'object' || f.e === null) return bad('error frame without an error');
+      break;
+    case Kind.cancel:
+      if (!isId(f.i)) return bad('cancel without a valid id');
+      break;
+    case Kind.event:
+      if (!isName(f.m)) return bad('event without a valid topic');
+      if (!isId(f.s)) return bad('event without a valid source');
+      break;
+    case Kind.handlers:
+      if (!Array.isArray(f.m) || !f.m.every(isName))
+        return bad('handlers frame without a name list');
+      break;
+    case Kind.hello:
+      if (!isId(f.pid)) return bad('hello without a pid');
+      break;
+    case Kind.welcome:
+      if (!isId(f.w)) return bad('welcome without a worker id');
+      break;
+    case Kind.bye:
+      break;
+    default:
+      return bad(`unknown frame kind ${JSON.stringify(String(f.k)).slice(0, 40)}`);
+  }
+  return { ok: true, frame: f as unknown as Frame };
+}
+
+function isGather(v: unknown): v is GatherItem[] {
+  return (
+    Array.isArray(v) &&
+    v.every((x) => typeof x === 'object' && x !== null && isId((x as GatherItem).w))
+  );
+}
