@@ -15,7 +15,9 @@ export type Schema = z.ZodType;
  * and an optional output schema (omit it for a method that returns nothing).
  */
 export interface MethodDef {
+  /** The input schema; the receiving process validates every input with it (`BAD_INPUT`). */
   readonly input?: Schema;
+  /** The output schema; the caller validates every result with it (`BAD_OUTPUT`). */
   readonly output?: Schema;
 }
 

@@ -58,8 +58,11 @@ export interface BusIssue {
 
 /** The JSON shape a {@link BusError} takes on the wire. Produced by `toJSON`, read by `fromJSON`. */
 export interface BusErrorJSON {
+  /** One of {@link BUS_ERROR_CODES}. */
   readonly code: BusErrorCode;
+  /** The error's message. */
   readonly message: string;
+  /** zod's issues, for validation codes. */
   readonly issues?: readonly BusIssue[];
   /** For `REMOTE`: the original error's name, message, stack and own `code`. */
   readonly remote?: RemoteErrorJSON;
@@ -67,9 +70,13 @@ export interface BusErrorJSON {
 
 /** The original error of a `REMOTE` failure, as it crossed the boundary. */
 export interface RemoteErrorJSON {
+  /** The original `error.name`, e.g. `TypeError`. */
   readonly name: string;
+  /** The original `error.message`. */
   readonly message: string;
+  /** The original stack, as the remote process printed it. */
   readonly stack?: string;
+  /** The original error's own `code` property (e.g. `ENOENT`), if a string or number. */
   readonly code?: string | number;
 }
 
@@ -106,6 +113,7 @@ export class RemoteError extends Error {
  * Its wire form is {@link BusError.toJSON} / {@link BusError.fromJSON}.
  */
 export class BusError extends Error {
+  /** Always `'BusError'`. */
   override readonly name = 'BusError';
   /** What happened, one of {@link BUS_ERROR_CODES}. */
   readonly code: BusErrorCode;

@@ -69,8 +69,20 @@ export interface EventContext {
 
 /** One worker's outcome in a `callAll`: its result, or the BusError it failed with. */
 export type CallAllResult<T> =
-  | { readonly workerId: number; readonly status: 'fulfilled'; readonly value: T }
-  | { readonly workerId: number; readonly status: 'rejected'; readonly error: BusError };
+  | {
+      /** The worker that answered. */
+      readonly workerId: number;
+      readonly status: 'fulfilled';
+      /** Its result, validated against the method's output schema. */
+      readonly value: T;
+    }
+  | {
+      /** The worker that failed. */
+      readonly workerId: number;
+      readonly status: 'rejected';
+      /** Why: `NO_HANDLER`, `REMOTE`, `TIMEOUT`, `TARGET_EXITED`, `BAD_OUTPUT`, ... */
+      readonly error: BusError;
+    };
 
 /** The events every bus emits. */
 export interface BusEvents {

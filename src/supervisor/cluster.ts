@@ -79,13 +79,17 @@ export interface ClusterEvents {
 
 /** The payload of `worker:exit`. */
 export interface WorkerExitEvent {
+  /** Node's worker id of the worker that exited. */
   readonly workerId: number;
+  /** Its process id. */
   readonly pid: number | undefined;
   /** The exit code, or null when killed by a signal. */
   readonly code: number | null;
   /** The signal that killed it (e.g. `'SIGKILL'`), or null. */
   readonly signal: string | null;
+  /** True when the primary asked it to exit (close, disconnect, kill); false for a crash. */
   readonly planned: boolean;
+  /** The worker id of its replacement, when one was forked. */
   readonly replacedBy: number | undefined;
 }
 
@@ -93,6 +97,7 @@ export interface WorkerExitEvent {
 export interface WorkerInfo {
   /** Node's worker id: a call target. */
   readonly id: number;
+  /** Its process id (undefined only before the process has started). */
   readonly pid: number | undefined;
   /** Whether its bus is connected. */
   readonly connected: boolean;
