@@ -125,14 +125,21 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   private onControl(entry: WorkerEntry, frame: ControlFrame): void {
     switch (frame.k) {
       case Kind.hello:
-        if (entry.connected) {
+        if (entry.pid !== undefined) {
           this.report(new BusError('PROTOCOL', `worker ${entry.id} said hello twice`));
           return;
         }
-        entry.connected = true;
         entry.pid = frame.pid;
         entry.peer.send({ k: Kind.welcome, w: entry.id });
-        this.hooks.connected(entry.id, frame.pid);
+        return;
+      case Kind.ready:
+        if (entry.pid === undefined || entry.connected) {
+          this.report(new BusError('PROTOCOL', `worker ${entry.id} sent an unexpected ready`));
+          return;
+        }
+        entry.handles = new Set(frame.m);
+        entry.connected = true;
+        this.hooks.connected(entry.id, entry.pid);
         return;
       case Kind.handlers:
         entry.handles = new Set(frame.m);
@@ -142,6 +149,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         // for a new hello on the same channel.
         const old = entry.peer;
         entry.connected = false;
+        entry.pid = undefined;
         entry.handles = new Set();
         entry.peer = this.makePeer(entry);
         old.close('TARGET_EXITED', `worker ${entry.id} closed its bus`);

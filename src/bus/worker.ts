@@ -66,7 +66,10 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
         request: (peer, frame, signal) => this.serve(peer, frame, signal),
         event: (_peer, frame) => this.deliver(frame.m, frame, origin(frame.s)),
         control: (_peer, frame: ControlFrame) => {
-          if (frame.k === Kind.welcome) onWelcome();
+          if (frame.k !== Kind.welcome) return;
+          onWelcome();
+          // One macrotask later, the code after `await connect()` has registered its handlers.
+          setImmediate(() => this.peer.send({ k: Kind.ready, m: [...this.handlers.keys()] }));
         },
         invalid: (_peer, reason) =>
           this.report(new BusError('PROTOCOL', `from the primary: ${reason}`)),

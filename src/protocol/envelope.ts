@@ -28,6 +28,11 @@ export const Kind = {
   cancel: 'cancel',
   /** a published event. */
   event: 'evt',
+  /**
+   * worker -> primary: the worker is ready to be routed to, with the methods it handles. Sent
+   * one macrotask after `connect()` resolved, so handlers registered right after it are in place.
+   */
+  ready: 'ready',
   /** worker -> primary: the full list of methods this worker handles. */
   handlers: 'hdl',
   /** worker -> primary: the worker's bus is closing on purpose. */
@@ -116,7 +121,7 @@ export interface EventFrame extends Base, Encoded {
 }
 
 export interface HandlersFrame extends Base {
-  k: typeof Kind.handlers;
+  k: typeof Kind.handlers | typeof Kind.ready;
   /** Every method the worker handles now. */
   m: string[];
 }
@@ -200,6 +205,7 @@ export function parseFrame(raw: unknown): Parsed {
       if (!isId(f.s)) return bad('event without a valid source');
       break;
     case Kind.handlers:
+    case Kind.ready:
       if (!Array.isArray(f.m) || !f.m.every(isName))
         return bad('handlers frame without a name list');
       break;

@@ -20,19 +20,24 @@ export async function harness<C extends Contract>(
   count: number,
   options: { callTimeoutMs?: number } = {},
 ): Promise<Harness<C>> {
-  const primary = new PrimaryBus(contract, options, { connected: () => {} });
+  let ready = 0;
+  let allReady!: () => void;
+  const readyPromise = new Promise<void>((r) => (allReady = r));
+  // Routable once the primary has the worker's 'ready', as startCluster waits for.
+  const primary = new PrimaryBus(contract, options, {
+    connected: () => {
+      if (++ready === count) allReady();
+    },
+  });
   const workers: WorkerBus<C>[] = [];
   const pairs: MemoryPair[] = [];
-  const welcomed: Promise<void>[] = [];
   for (let id = 1; id <= count; id++) {
     const pair = memoryPair();
     pairs.push(pair);
     primary.attachLink(id, pair.a);
-    let welcome!: () => void;
-    welcomed.push(new Promise<void>((r) => (welcome = r)));
-    workers.push(new WorkerBus(contract, pair.b, id, options, () => welcome()));
+    workers.push(new WorkerBus(contract, pair.b, id, options, () => {}));
   }
-  await Promise.all(welcomed);
+  await readyPromise;
   return {
     primary,
     workers,
