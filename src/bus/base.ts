@@ -15,9 +15,8 @@ import type {
   TopicName,
 } from '../contract.js';
 import { BusError, toBusError, toIssues, toRemoteError } from '../errors.js';
-import { decode, encode } from '../protocol/codec.js';
+import { cloneEncoded, decode, encode } from '../protocol/codec.js';
 import type { Encoded, GatherItem } from '../protocol/envelope.js';
-import { withSite } from '../protocol/pending.js';
 import type {
   BusEvents,
   CallAllResult,
@@ -125,7 +124,6 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<Encoded>;
 
   /** Sends a request to every connected worker and settles with one item per worker. */
@@ -133,7 +131,6 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<GatherItem[]>;
 
   /** Sends an event frame on to the other processes. */
@@ -193,22 +190,20 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    *   `ABORTED`, `BAD_INPUT`, `BAD_OUTPUT`, `NO_HANDLER`, `NO_TARGET`, `TARGET_EXITED`, `REMOTE`,
    *   `CLOSED` or `INVALID_ARGUMENT`. Its stack names the line that issued the call.
    */
-  call<M extends MethodName<C>>(
+  async call<M extends MethodName<C>>(
     target: Target,
     method: M,
     ...args: CallArgs<C, M>
   ): Promise<MethodOutput<C, M>> {
-    const site = callSite(this.call);
+    let result: Encoded;
     try {
       const options = this.prepare('call', method, args[1]);
       checkTarget(target);
-      const label = `call '${method}' to ${describeTarget(target)}`;
-      return this.route(target, method, encode(args[0]), options, site).then((result) =>
-        this.decodeResult(method, result, label, site),
-      ) as Promise<MethodOutput<C, M>>;
+      result = await this.route(target, method, encode(args[0]), options);
     } catch (error) {
-      return Promise.reject(withSite(toBusError(error, 'INVALID_ARGUMENT'), site));
+      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'));
     }
+    return this.decodeResult(method, result, target) as MethodOutput<C, M>;
   }
 
   /**
@@ -220,19 +215,20 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * @throws never synchronously; rejects only with `CLOSED`, `ABORTED`, `INVALID_ARGUMENT`, or
    *   (from a worker) `TIMEOUT` if the primary does not answer at all.
    */
-  callAll<M extends MethodName<C>>(
+  async callAll<M extends MethodName<C>>(
     method: M,
     ...args: CallArgs<C, M>
   ): Promise<CallAllResult<MethodOutput<C, M>>[]> {
-    const site = callSite(this.callAll);
+    let items: GatherItem[];
     try {
       const options = this.prepare('callAll', method, args[1]);
-      return this.gather(method, encode(args[0]), options, site).then((items) =>
-        items.map((item) => this.settleItem(method, item)),
-      ) as Promise<CallAllResult<MethodOutput<C, M>>[]>;
+      items = await this.gather(method, encode(args[0]), options);
     } catch (error) {
-      return Promise.reject(withSite(toBusError(error, 'INVALID_ARGUMENT'), site));
+      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'));
     }
+    return items.map((item) => this.settleItem(method, item)) as CallAllResult<
+      MethodOutput<C, M>
+    >[];
   }
 
   private settleItem(method: string, item: GatherItem): CallAllResult<unknown> {
@@ -240,7 +236,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       return { workerId: item.w, status: 'rejected', error: BusError.fromJSON(item.e) };
     }
     try {
-      const value = this.decodeResult(method, item, `call '${method}' to worker ${item.w}`);
+      const value = this.decodeResult(method, item, item.w);
       return { workerId: item.w, status: 'fulfilled', value };
     } catch (error) {
       return { workerId: item.w, status: 'rejected', error: toBusError(error, 'PROTOCOL') };
@@ -274,26 +270,16 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   }
 
   /** Decodes and validates a result against `method`'s output schema. Throws BAD_OUTPUT. */
-  private decodeResult(method: string, result: Encoded, label: string, site?: Error): unknown {
+  private decodeResult(method: string, result: Encoded, target: Target): unknown {
     const schema = this.contract.methods.get(method)?.output;
-    let value: unknown;
-    try {
-      value = decode(result);
-    } catch (error) {
-      throw withSite(toBusError(error, 'PROTOCOL'), site);
-    }
+    const value = decode(result);
     if (schema === undefined) return undefined;
     const parsed = schema.safeParse(value);
     if (parsed.success) return parsed.data;
-    throw withSite(
-      new BusError(
-        'BAD_OUTPUT',
-        `${label}: the handler's result fails the output schema: ${parsed.error.message}`,
-        {
-          issues: toIssues(parsed.error.issues),
-        },
-      ),
-      site,
+    throw new BusError(
+      'BAD_OUTPUT',
+      `call '${method}' to ${describeTarget(target)}: the handler's result fails the output schema: ${parsed.error.message}`,
+      { issues: toIssues(parsed.error.issues) },
     );
   }
 
@@ -305,10 +291,9 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     method: string,
     payload: Encoded,
     caller: Origin,
-    signal: AbortSignal,
+    call: SignalSource,
   ): Promise<Encoded> {
-    if (isSystemName(method)) return this.invokeSystem(method, payload, caller, signal);
-    const where = `handler '${method}' on ${describeOrigin(this.self)}`;
+    if (isSystemName(method)) return this.invokeSystem(method, payload, caller, call);
     const def = this.contract.methods.get(method);
     const handler = this.handlers.get(method);
     if (def === undefined || handler === undefined) {
@@ -325,7 +310,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       if (!parsed.success) {
         throw new BusError(
           'BAD_INPUT',
-          `${where}: the input fails the input schema: ${parsed.error.message}`,
+          `handler '${method}' on ${describeOrigin(this.self)}: the input fails the input schema: ${parsed.error.message}`,
           {
             issues: toIssues(parsed.error.issues),
           },
@@ -335,16 +320,22 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     }
     let output: unknown;
     try {
-      output = await handler(input, { method, caller, signal });
+      output = handler(input, new Context(method, caller, call));
+      // Await only a thenable: a sync handler's result costs no extra tick.
+      if (isThenable(output)) output = await output;
     } catch (error) {
-      throw toRemoteError(error, where);
+      throw toRemoteError(error, `handler '${method}' on ${describeOrigin(this.self)}`);
     }
     try {
       return encode(output);
     } catch (error) {
-      throw new BusError('BAD_OUTPUT', `${where} returned a value that cannot be encoded`, {
-        cause: error,
-      });
+      throw new BusError(
+        'BAD_OUTPUT',
+        `handler '${method}' on ${describeOrigin(this.self)} returned a value that cannot be encoded`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -352,7 +343,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     method: string,
     payload: Encoded,
     caller: Origin,
-    signal: AbortSignal,
+    call: SignalSource,
   ): Promise<Encoded> {
     const handler = this.systemHandlers.get(method);
     if (handler === undefined) {
@@ -363,7 +354,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     }
     let output: unknown;
     try {
-      output = await handler(decode(payload), { method, caller, signal });
+      output = await handler(decode(payload), new Context(method, caller, call));
     } catch (error) {
       if (error instanceof BusError) throw error;
       throw toRemoteError(error, `system handler '${method}' on ${describeOrigin(this.self)}`);
@@ -394,28 +385,28 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * usual timeout, abort and exit handling, but no contract validation: the system protocol
    * validates what it receives. A BusError thrown by the handler arrives with its own code.
    */
-  systemCall(
+  async systemCall(
     name: string,
     target: Target,
     input: unknown,
     options?: CallOptions,
   ): Promise<unknown> {
-    const site = callSite(this.systemCall);
+    let result: Encoded;
     try {
       if (this.closing) throw new BusError('CLOSED', `'${name}': the bus is closed`);
-      if (!isSystemName(name))
+      if (!isSystemName(name)) {
         throw new BusError('INVALID_ARGUMENT', `system names start with '$': ${name}`);
+      }
       const signal = options?.signal;
       const timeoutMs =
         options?.timeoutMs === undefined
           ? this.callTimeoutMs
           : checkTimeout(options.timeoutMs, 'timeoutMs');
-      return this.route(target, name, encode(input), { timeoutMs, signal }, site).then((r) =>
-        decode(r),
-      );
+      result = await this.route(target, name, encode(input), { timeoutMs, signal });
     } catch (error) {
-      return Promise.reject(withSite(toBusError(error, 'INVALID_ARGUMENT'), site));
+      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'));
     }
+    return decode(result);
   }
 
   /**
@@ -485,7 +476,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     }
     const encoded = encode(payload);
     this.broadcast(topic, encoded);
-    this.deliver(topic, encoded, this.self);
+    this.deliver(topic, this.subscribers.has(topic) ? cloneEncoded(encoded) : encoded, this.self);
   }
 
   /**
@@ -612,14 +603,41 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
 }
 
 /**
- * Captures the stack of the line that issued a call (frames above `fn` are left out), so that a
- * rejection names the caller's line rather than the bus's internals.
+ * Gives a rejection the stack of the line that issued the call, at no cost on the happy path:
+ * called in the `catch` of an async method after its `await`, the captured stack ends with V8's
+ * `at async <caller>` frames (zero-cost async stack traces), as long as the caller awaits it.
  */
-// biome-ignore lint/complexity/noBannedTypes: captureStackTrace takes any function
-function callSite(fn: Function): Error {
-  const site = { name: 'BusError', message: '' } as Error;
-  Error.captureStackTrace(site, fn);
-  return site;
+function atCaller(error: BusError): BusError {
+  Error.captureStackTrace(error, atCaller);
+  const stack = error.stack ?? '';
+  error.stack = `${error.name} [${error.code}]: ${error.message}${stack.slice(stack.indexOf('\n'))}`;
+  return error;
+}
+
+/** Where a handler's abort signal comes from: made lazily, most handlers never ask. */
+export interface SignalSource {
+  readonly signal: AbortSignal;
+}
+
+/** The handler context: `signal` is created only when a handler reads it. */
+class Context implements HandlerContext {
+  constructor(
+    readonly method: string,
+    readonly caller: Origin,
+    private readonly source: SignalSource,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.source.signal;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /** Checks a timeout option: a finite number of ms, > 0 and within Node's timer range. */

@@ -17,7 +17,7 @@ import {
   type RequestFrame,
   type ResponseFrame,
 } from '../protocol/envelope.js';
-import { type ControlFrame, Peer } from '../protocol/peer.js';
+import { type ControlFrame, type InboundCall, Peer } from '../protocol/peer.js';
 import { PendingCalls } from '../protocol/pending.js';
 import { workerLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
@@ -106,7 +106,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
 
   private makePeer(entry: WorkerEntry): Peer {
     return new Peer(entry.link, `worker ${entry.id}`, {
-      request: (peer, frame, signal) => this.onRequest(entry, peer, frame, signal),
+      request: (peer, frame, call) => this.onRequest(entry, peer, frame, call),
       event: (_peer, frame) => this.onEvent(entry, frame),
       control: (_peer, frame) => this.onControl(entry, frame),
       invalid: (_peer, reason) =>
@@ -164,10 +164,10 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
 
   // ------------------------------------------------------------------ hub: requests from workers
 
-  private onRequest(from: WorkerEntry, peer: Peer, frame: RequestFrame, signal: AbortSignal): void {
+  private onRequest(from: WorkerEntry, peer: Peer, frame: RequestFrame, call: InboundCall): void {
     const target = frame.t;
     if (target === undefined || target === PRIMARY_ID) {
-      this.invoke(frame.m, frame, from.id, signal).then(
+      this.invoke(frame.m, frame, from.id, call).then(
         (result) => peer.reply(frame.i, result),
         (error: unknown) => peer.fail(frame.i, asBusError(error)),
       );
@@ -175,7 +175,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     }
     if (target === 'all') {
       const timeoutMs = frame.d ?? this.callTimeoutMs;
-      this.gatherRaw(frame.m, frame, timeoutMs, signal, from.id).then(
+      this.gatherRaw(frame.m, frame, timeoutMs, call.signal, from.id).then(
         (items) => peer.reply(frame.i, {}, items),
         (error: unknown) => peer.fail(frame.i, asBusError(error)),
       );
@@ -188,10 +188,19 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       peer.fail(frame.i, asBusError(error));
       return;
     }
-    this.forward(dest, frame.m, frame, from.id, { signal }).then(
+    // The hot path: forwarded with callbacks, payload untouched, no promise and no AbortSignal.
+    const out: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: frame.m, s: from.id };
+    if (frame.p !== undefined) out.p = frame.p;
+    if (frame.q !== undefined) out.q = frame.q;
+    const id = dest.peer.issue(
+      out,
+      { label: `call '${frame.m}' to worker ${dest.id}` },
       (response) => peer.reply(frame.i, response),
-      (error: unknown) => peer.fail(frame.i, asBusError(error)),
+      (error) => peer.fail(frame.i, error),
     );
+    if (id !== 0) {
+      call.onAbort = (reason) => dest.peer.cancel(id, reason.code, reason.message);
+    }
   }
 
   /** Sends a request on to a worker, payload untouched; the caller's own timeout governs. */
@@ -203,7 +212,6 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     options: {
       signal?: AbortSignal | undefined;
       timeoutMs?: number | undefined;
-      site?: Error | undefined;
     },
   ): Promise<ResponseFrame> {
     const frame: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: method, s: source };
@@ -213,7 +221,6 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       label: `call '${method}' to worker ${dest.id}`,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
-      site: options.site,
     });
   }
 
@@ -255,7 +262,6 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     timeoutMs: number,
     signal: AbortSignal | undefined,
     source: number,
-    site?: Error,
   ): Promise<GatherItem[]> {
     const ids = this.connectedWorkers();
     return Promise.all(
@@ -263,7 +269,6 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         this.forward(this.workers.get(id)!, method, payload, source, {
           timeoutMs,
           signal,
-          site,
         }).then(
           (r): GatherItem => {
             const item: GatherItem = { w: id };
@@ -284,16 +289,15 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<Encoded> {
-    if (target === 'primary') return this.callLocal(method, payload, options, site);
+    if (target === 'primary') return this.callLocal(method, payload, options);
     let dest: WorkerEntry;
     try {
       dest = target === 'any' ? this.pickAny(method) : this.connectedEntry(target);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.forward(dest, method, payload, PRIMARY_ID, { ...options, site });
+    return this.forward(dest, method, payload, PRIMARY_ID, options);
   }
 
   /** A call from the primary to itself: same validation, timeout and abort as a remote one. */
@@ -301,7 +305,6 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<Encoded> {
     return new Promise<ResponseFrame>((resolve, reject) => {
       const label = `call '${method}' to the primary`;
@@ -318,10 +321,9 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         label,
         timeoutMs: options.timeoutMs,
         signal: options.signal,
-        site,
         onGiveUp: () => controller.abort(new BusError('ABORTED', `the caller gave up on ${label}`)),
       });
-      this.invoke(method, payload, 'primary', controller.signal).then(
+      this.invoke(method, payload, 'primary', controller).then(
         (result) => {
           this.localInbound.delete(controller);
           this.local.resolve(id, { $cb: 1, k: Kind.response, i: id, ...result });
@@ -338,9 +340,8 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<GatherItem[]> {
-    return this.gatherRaw(method, payload, options.timeoutMs, options.signal, PRIMARY_ID, site);
+    return this.gatherRaw(method, payload, options.timeoutMs, options.signal, PRIMARY_ID);
   }
 
   // ------------------------------------------------------------------ events

@@ -15,7 +15,7 @@ import {
   PRIMARY_ID,
   type RequestFrame,
 } from '../protocol/envelope.js';
-import { type ControlFrame, Peer } from '../protocol/peer.js';
+import { type ControlFrame, type InboundCall, Peer } from '../protocol/peer.js';
 import { primaryLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
 import {
@@ -63,7 +63,7 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
       link,
       'the primary',
       {
-        request: (peer, frame, signal) => this.serve(peer, frame, signal),
+        request: (peer, frame, call) => this.serve(peer, frame, call),
         event: (_peer, frame) => this.deliver(frame.m, frame, origin(frame.s)),
         control: (_peer, frame: ControlFrame) => {
           if (frame.k !== Kind.welcome) return;
@@ -88,8 +88,8 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     return this.peer.pendingCount + this.peer.inboundCount;
   }
 
-  private serve(peer: Peer, frame: RequestFrame, signal: AbortSignal): void {
-    this.invoke(frame.m, frame, origin(frame.s), signal).then(
+  private serve(peer: Peer, frame: RequestFrame, call: InboundCall): void {
+    this.invoke(frame.m, frame, origin(frame.s), call).then(
       (result) => peer.reply(frame.i, result),
       (error: unknown) =>
         peer.fail(
@@ -104,7 +104,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<Encoded> {
     const frame: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: method, ...payload };
     if (target !== 'primary') frame.t = target;
@@ -112,7 +111,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
       label: `call '${method}' to ${typeof target === 'number' ? `worker ${target}` : target === 'any' ? 'any worker' : 'the primary'}`,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
-      site,
     });
   }
 
@@ -120,7 +118,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
-    site: Error,
   ): Promise<GatherItem[]> {
     return this.peer
       .request(
@@ -129,7 +126,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
           label: `callAll '${method}'`,
           timeoutMs: Math.min(options.timeoutMs + GATHER_GRACE_MS, 2_147_483_647),
           signal: options.signal,
-          site,
         },
       )
       .then((frame) => frame.a ?? []);

@@ -37,6 +37,8 @@ export const Kind = {
   handlers: 'hdl',
   /** worker -> primary: the worker's bus is closing on purpose. */
   bye: 'bye',
+  /** Several frames coalesced into one IPC message (`f`: the frames, in order, without marker). */
+  batch: 'b',
 } as const;
 
 /** A frame kind. */
@@ -140,7 +142,8 @@ export type Frame =
   | CancelFrame
   | EventFrame
   | HandlersFrame
-  | ByeFrame;
+  | ByeFrame
+  | BatchFrame;
 
 /** A frame as written by a sender, before the marker is added. */
 export type Outgoing<F extends Frame = Frame> = F extends Frame ? Omit<F, typeof MARKER> : never;
@@ -148,6 +151,13 @@ export type Outgoing<F extends Frame = Frame> = F extends Frame ? Omit<F, typeof
 /** Adds the marker to an outgoing frame. */
 export function seal<F extends Frame>(frame: Outgoing<F>): F {
   return { [MARKER]: PROTOCOL_VERSION, ...frame } as F;
+}
+
+/** Several frames in one message. */
+export interface BatchFrame extends Base {
+  k: typeof Kind.batch;
+  /** The frames, in send order, each without the marker. */
+  f: unknown[];
 }
 
 /** The result of reading a raw message: ours, someone else's, or ours but malformed. */
@@ -177,8 +187,23 @@ function isTarget(v: unknown): v is WireTarget {
 export function parseFrame(raw: unknown): Parsed {
   if (typeof raw !== 'object' || raw === null || !Object.hasOwn(raw, MARKER)) return FOREIGN;
   const f = raw as Record<string, unknown>;
-  if (f[MARKER] !== PROTOCOL_VERSION)
+  if (f[MARKER] !== PROTOCOL_VERSION) {
     return bad(`unsupported protocol version ${String(f[MARKER])}`);
+  }
+  return parseBody(f);
+}
+
+/** Reads one frame of a batch (it has no marker of its own). Never throws. */
+export function parseInnerFrame(raw: unknown): Parsed {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return bad('a batched frame is not an object');
+  }
+  const f = raw as Record<string, unknown>;
+  if (f.k === Kind.batch) return bad('a batch inside a batch');
+  return parseBody(f);
+}
+
+function parseBody(f: Record<string, unknown>): Parsed {
   switch (f.k) {
     case Kind.request:
       if (!isId(f.i)) return bad('request without a valid id');
@@ -216,6 +241,9 @@ export function parseFrame(raw: unknown): Parsed {
       if (!isId(f.w)) return bad('welcome without a worker id');
       break;
     case Kind.bye:
+      break;
+    case Kind.batch:
+      if (!Array.isArray(f.f) || f.f.length === 0) return bad('batch without frames');
       break;
     default:
       return bad(`unknown frame kind ${JSON.stringify(String(f.k)).slice(0, 40)}`);

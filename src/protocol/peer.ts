@@ -1,12 +1,14 @@
 /**
  * A peer: the protocol spoken over one {@link Link}. It numbers and tracks outbound requests
  * (through {@link PendingCalls}), tracks inbound requests so a cancel or the peer's exit can abort
- * them, and hands every other frame to its owner. It knows nothing of `cluster`.
+ * them, coalesces the frames sent in one tick into one message, and hands every other frame to
+ * its owner. It knows nothing of `cluster`.
  *
  * @module
  */
 import { BusError, type BusErrorCode } from '../errors.js';
 import type { Link } from '../transport/link.js';
+import { encodedSize } from './codec.js';
 import {
   type ByeFrame,
   type Encoded,
@@ -16,11 +18,14 @@ import {
   type HandlersFrame,
   type HelloFrame,
   Kind,
+  MARKER,
   type Outgoing,
+  type Parsed,
+  PROTOCOL_VERSION,
   parseFrame,
+  parseInnerFrame,
   type RequestFrame,
   type ResponseFrame,
-  seal,
   type WelcomeFrame,
 } from './envelope.js';
 import { PendingCalls } from './pending.js';
@@ -28,16 +33,49 @@ import { PendingCalls } from './pending.js';
 /** Frames a peer hands to its owner untouched. */
 export type ControlFrame = HelloFrame | WelcomeFrame | HandlersFrame | ByeFrame;
 
+/**
+ * An inbound request being served. Its `signal` is made only if somebody asks for it (most
+ * handlers never do); `onAbort` is a cheaper hook for the primary's forwarding.
+ */
+export class InboundCall {
+  private controller: AbortController | undefined;
+  private reason: BusError | undefined;
+  /** Called once if the call is cancelled by its caller or its caller goes away. */
+  onAbort: ((reason: BusError) => void) | undefined;
+
+  /** Aborted when the caller cancels or goes away; its `reason` is a {@link BusError}. */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.reason !== undefined) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Whether the call was aborted. */
+  get aborted(): boolean {
+    return this.reason !== undefined;
+  }
+
+  /** @internal */
+  abort(reason: BusError): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.onAbort?.(reason);
+  }
+}
+
 /** What the owner of a peer handles. */
 export interface PeerHandlers {
   /**
-   * An inbound request. The owner answers with {@link Peer.reply} or {@link Peer.fail}; `signal`
+   * An inbound request. The owner answers with {@link Peer.reply} or {@link Peer.fail}; `call`
    * aborts when the caller cancels or the peer goes away.
    */
-  request(peer: Peer, frame: RequestFrame, signal: AbortSignal): void;
+  request(peer: Peer, frame: RequestFrame, call: InboundCall): void;
   /** An inbound event. */
   event(peer: Peer, frame: EventFrame): void;
-  /** hello, welcome, handlers, bye. */
+  /** hello, welcome, ready, handlers, bye. */
   control(peer: Peer, frame: ControlFrame): void;
   /** A frame with our marker but a malformed shape, or a protocol violation. */
   invalid(peer: Peer, reason: string): void;
@@ -51,28 +89,47 @@ export interface RequestOptions {
   readonly label: string;
   readonly timeoutMs?: number | undefined;
   readonly signal?: AbortSignal | undefined;
-  readonly site?: Error | undefined;
 }
+
+/** Bounds of one coalesced message. */
+export interface BatchLimits {
+  /** At most this many frames in one message. */
+  readonly maxFrames: number;
+  /**
+   * At most about this many bytes of payload in one message; a frame larger than this is sent
+   * on its own. Large messages make the two processes take turns instead of working in parallel.
+   */
+  readonly maxBytes: number;
+}
+
+/** Measured on the 2-core bench machine: see BENCHMARKS.md. */
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxFrames: 256, maxBytes: 32 * 1024 };
 
 /** The protocol over one link. */
 export class Peer {
   private nextId = 1;
   private readonly pending = new PendingCalls();
-  private readonly inbound = new Map<number, AbortController>();
+  private readonly inbound = new Map<number, InboundCall>();
   private readonly unsubscribe: Array<() => void>;
   private closedWith: { code: BusErrorCode; message: string } | undefined;
+  /** Frames queued in this tick, not yet handed to the link. */
+  private queue: Outgoing[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
 
   /**
    * @param link - the channel.
    * @param name - who is at the other end, for messages (`worker 3`, `the primary`).
    * @param handlers - the owner's callbacks.
    * @param exitCode - the code pending requests get when the link closes (`TARGET_EXITED` or `CLOSED`).
+   * @param limits - coalescing bounds.
    */
   constructor(
     private readonly link: Link,
     readonly name: string,
     private readonly handlers: PeerHandlers,
     private readonly exitCode: BusErrorCode = 'TARGET_EXITED',
+    private readonly limits: BatchLimits = DEFAULT_BATCH_LIMITS,
   ) {
     this.unsubscribe = [
       link.onMessage((m) => this.receive(m)),
@@ -95,10 +152,50 @@ export class Peer {
     return this.inbound.size;
   }
 
-  /** Sends a frame; false if the link is closed. */
-  send(frame: Outgoing): boolean {
+  /**
+   * Queues a frame; frames queued in one tick leave as one message (bounded by the limits), in
+   * order. Returns false if the peer is closed.
+   *
+   * @param bytes - the frame's approximate size, if the caller knows it.
+   */
+  send(frame: Outgoing, bytes?: number): boolean {
     if (this.closedWith !== undefined) return false;
-    return this.link.send(seal(frame));
+    const size = bytes ?? estimate(frame);
+    if (size >= this.limits.maxBytes) {
+      // A large frame goes alone, after what was queued before it.
+      this.flush();
+      this.write({ [MARKER]: PROTOCOL_VERSION, ...frame });
+      return this.closedWith === undefined;
+    }
+    this.queue.push(frame);
+    this.queuedBytes += size;
+    if (this.queue.length >= this.limits.maxFrames || this.queuedBytes >= this.limits.maxBytes) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.scheduledFlush);
+    }
+    return true;
+  }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Hands what is queued to the link now: one frame as itself, several as one batch. */
+  flush(): void {
+    const queue = this.queue;
+    if (queue.length === 0) return;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (queue.length === 1) this.write({ [MARKER]: PROTOCOL_VERSION, ...queue[0]! });
+    else this.write({ [MARKER]: PROTOCOL_VERSION, k: Kind.batch, f: queue });
+  }
+
+  private write(message: object): void {
+    if (this.closedWith !== undefined) return;
+    if (!this.link.send(message)) this.close(this.exitCode, `${this.name} is not connected`);
   }
 
   /**
@@ -110,44 +207,57 @@ export class Peer {
     opts: RequestOptions,
   ): Promise<ResponseFrame> {
     return new Promise<ResponseFrame>((resolve, reject) => {
-      if (this.closedWith !== undefined) {
-        reject(
-          new BusError(this.closedWith.code, `${opts.label} failed: ${this.closedWith.message}`),
-        );
-        return;
-      }
-      if (opts.signal?.aborted) {
-        reject(new BusError('ABORTED', `${opts.label} was aborted`, { cause: opts.signal.reason }));
-        return;
-      }
-      const id = this.nextId++;
-      this.pending.add(id, {
-        resolve,
-        reject,
-        label: opts.label,
-        timeoutMs: opts.timeoutMs,
-        signal: opts.signal,
-        site: opts.site,
-        onGiveUp: () => this.send({ k: Kind.cancel, i: id }),
-      });
-      const out: Outgoing<RequestFrame> = { k: Kind.request, i: id, ...frame };
-      if (!this.link.send(seal(out))) {
-        this.pending.reject(
-          id,
-          new BusError(this.exitCode, `${opts.label} failed: ${this.name} is not connected`),
-        );
-      }
+      this.issue(frame, opts, resolve, reject);
     });
   }
 
+  /**
+   * Sends a request, settling through callbacks (no promise). Returns its id, for
+   * {@link cancel}, or 0 if it was rejected at once.
+   */
+  issue(
+    frame: Omit<RequestFrame, '$cb' | 'k' | 'i'>,
+    opts: RequestOptions,
+    resolve: (frame: ResponseFrame) => void,
+    reject: (error: BusError) => void,
+  ): number {
+    if (this.closedWith !== undefined) {
+      reject(
+        new BusError(this.closedWith.code, `${opts.label} failed: ${this.closedWith.message}`),
+      );
+      return 0;
+    }
+    if (opts.signal?.aborted) {
+      reject(new BusError('ABORTED', `${opts.label} was aborted`, { cause: opts.signal.reason }));
+      return 0;
+    }
+    const id = this.nextId++;
+    this.pending.add(id, {
+      resolve,
+      reject,
+      label: opts.label,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      onGiveUp: () => this.send({ k: Kind.cancel, i: id }, 16),
+    });
+    const out: Outgoing<RequestFrame> = { k: Kind.request, i: id, ...frame };
+    this.send(out, encodedSize(frame));
+    return id;
+  }
+
+  /** Gives up on request `id`: rejects it with `code` and tells the peer to abort its handler. */
+  cancel(id: number, code: BusErrorCode, message: string): void {
+    this.pending.fail(id, code, message);
+  }
+
   /** Answers inbound request `id` with an encoded result (or a gather list). Dropped if cancelled. */
-  reply(id: number, result: Encoded, gather?: GatherItem[]): void {
+  reply(id: number, result: Encoded, gather?: GatherItem[], bytes?: number): void {
     if (!this.inbound.delete(id)) return;
     const out: Outgoing<ResponseFrame> = { k: Kind.response, i: id };
     if (result.p !== undefined) out.p = result.p;
     if (result.q !== undefined) out.q = result.q;
     if (gather !== undefined) out.a = gather;
-    this.send(out);
+    this.send(out, bytes ?? (gather === undefined ? encodedSize(result) : undefined));
   }
 
   /** Answers inbound request `id` with an error. Dropped if cancelled. */
@@ -163,6 +273,21 @@ export class Peer {
       if (!parsed.foreign) this.handlers.invalid(this, parsed.reason);
       return;
     }
+    if (parsed.frame.k !== Kind.batch) {
+      this.dispatch(parsed);
+      return;
+    }
+    for (const inner of parsed.frame.f) {
+      if (this.closedWith !== undefined) return;
+      this.dispatch(parseInnerFrame(inner));
+    }
+  }
+
+  private dispatch(parsed: Parsed): void {
+    if (!parsed.ok) {
+      if (!parsed.foreign) this.handlers.invalid(this, parsed.reason);
+      return;
+    }
     const frame: Frame = parsed.frame;
     switch (frame.k) {
       case Kind.request: {
@@ -170,9 +295,9 @@ export class Peer {
           this.handlers.invalid(this, `duplicate request id ${frame.i}`);
           return;
         }
-        const controller = new AbortController();
-        this.inbound.set(frame.i, controller);
-        this.handlers.request(this, frame, controller.signal);
+        const call = new InboundCall();
+        this.inbound.set(frame.i, call);
+        this.handlers.request(this, frame, call);
         return;
       }
       case Kind.response:
@@ -182,17 +307,18 @@ export class Peer {
         this.pending.reject(frame.i, BusError.fromJSON(frame.e));
         return;
       case Kind.cancel: {
-        const controller = this.inbound.get(frame.i);
-        if (controller !== undefined) {
+        const call = this.inbound.get(frame.i);
+        if (call !== undefined) {
           this.inbound.delete(frame.i);
-          controller.abort(
-            new BusError('ABORTED', `the caller on ${this.name} cancelled the call`),
-          );
+          call.abort(new BusError('ABORTED', `the caller on ${this.name} cancelled the call`));
         }
         return;
       }
       case Kind.event:
         this.handlers.event(this, frame);
+        return;
+      case Kind.batch:
+        this.handlers.invalid(this, 'a batch inside a batch');
         return;
       default:
         this.handlers.control(this, frame);
@@ -200,17 +326,25 @@ export class Peer {
   }
 
   /**
-   * Closes the peer: rejects every pending request with `code`, aborts every inbound one, and
-   * detaches from the link. Idempotent.
+   * Closes the peer: what is queued is sent if the link is still open; every pending request is
+   * rejected with `code`, every inbound one aborted, and the peer detaches from the link.
+   * Idempotent.
    */
   close(code: BusErrorCode, message: string): void {
     if (this.closedWith !== undefined) return;
+    if (this.link.connected) this.flush();
+    this.queue = [];
     this.closedWith = { code, message };
     for (const u of this.unsubscribe) u();
     this.pending.rejectAll(code, (label) => `${label} failed: ${message}`);
     const reason = new BusError(code, message);
-    for (const controller of this.inbound.values()) controller.abort(reason);
+    const inbound = [...this.inbound.values()];
     this.inbound.clear();
+    for (const call of inbound) call.abort(reason);
     this.handlers.closed(this);
   }
+}
+
+function estimate(frame: Outgoing): number {
+  return 'p' in frame ? encodedSize(frame as Encoded) : 32;
 }

@@ -1,6 +1,7 @@
 /**
  * The one object that owns every outbound request of a link until it settles: on its response,
- * its error, its timeout, its caller's abort, the peer's exit, or close.
+ * its error, its timeout, its caller's abort, the peer's exit, or close. One timer serves every
+ * deadline (armed for the earliest), so a call costs no timer of its own.
  *
  * @module
  */
@@ -15,34 +16,26 @@ export interface PendingOptions {
   readonly reject: (error: BusError) => void;
   /** For messages: e.g. `call 'add' to worker 2`. */
   readonly label: string;
-  /** Reject with `TIMEOUT` after this many ms (absent: no timer). */
+  /** Reject with `TIMEOUT` after this many ms (absent: no deadline). */
   readonly timeoutMs?: number | undefined;
   /** Reject with `ABORTED` when this fires. */
   readonly signal?: AbortSignal | undefined;
-  /** Where the call was issued: its stack replaces the error's, so errors name the caller's line. */
-  readonly site?: Error | undefined;
   /** Told when the request ends by timeout or abort, so the peer can be sent a cancel. */
   readonly onGiveUp?: (() => void) | undefined;
 }
 
 interface Entry {
   readonly opts: PendingOptions;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() deadline, Infinity for none. */
+  readonly deadline: number;
   onAbort: (() => void) | undefined;
-}
-
-/** Rewrites `error.stack` to the issuing site's frames. */
-export function withSite(error: BusError, site: Error | undefined): BusError {
-  if (site?.stack !== undefined) {
-    const frames = site.stack.slice(site.stack.indexOf('\n') + 1);
-    error.stack = `${error.name} [${error.code}]: ${error.message}\n${frames}`;
-  }
-  return error;
 }
 
 /** Outbound requests of one link, by id. */
 export class PendingCalls {
   private readonly entries = new Map<number, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
 
   /** How many requests are pending. */
   get size(): number {
@@ -51,39 +44,68 @@ export class PendingCalls {
 
   /** Registers request `id`. The caller must not have sent it if the signal is already aborted. */
   add(id: number, opts: PendingOptions): void {
-    const entry: Entry = { opts, timer: undefined, onAbort: undefined };
-    if (opts.timeoutMs !== undefined) {
-      entry.timer = setTimeout(() => {
-        this.fail(id, 'TIMEOUT', `${opts.label} timed out after ${opts.timeoutMs} ms`, true);
-      }, opts.timeoutMs);
-      entry.timer.unref();
-    }
+    const deadline =
+      opts.timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + opts.timeoutMs;
+    const entry: Entry = { opts, deadline, onAbort: undefined };
     if (opts.signal !== undefined) {
       const signal = opts.signal;
       entry.onAbort = () => {
-        this.fail(id, 'ABORTED', `${opts.label} was aborted`, true, signal.reason);
+        this.fail(id, 'ABORTED', `${opts.label} was aborted`, signal.reason);
       };
       signal.addEventListener('abort', entry.onAbort, { once: true });
     }
     this.entries.set(id, entry);
+    if (deadline < this.timerAt) this.arm(deadline);
   }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.sweep, Math.max(0, Math.ceil(at - performance.now())));
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Times out every entry past its deadline and re-arms for the next one. */
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    const expired: number[] = [];
+    for (const [id, e] of this.entries) {
+      if (e.deadline <= now) expired.push(id);
+      else if (e.deadline < next) next = e.deadline;
+    }
+    for (const id of expired) {
+      const opts = this.entries.get(id)?.opts;
+      if (opts !== undefined)
+        this.fail(id, 'TIMEOUT', `${opts.label} timed out after ${opts.timeoutMs} ms`);
+    }
+    if (next < this.timerAt && this.entries.size > 0) this.arm(next);
+  };
 
   private take(id: number): PendingOptions | undefined {
     const entry = this.entries.get(id);
     if (entry === undefined) return undefined;
     this.entries.delete(id);
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
     if (entry.onAbort !== undefined) entry.opts.signal?.removeEventListener('abort', entry.onAbort);
+    if (this.entries.size === 0 && this.timer !== undefined) this.disarm();
     return entry.opts;
   }
 
-  private fail(id: number, code: BusErrorCode, message: string, giveUp: boolean, cause?: unknown) {
+  /** Ends request `id` from this side (timeout, abort, cancel): tells the peer, rejects. */
+  fail(id: number, code: BusErrorCode, message: string, cause?: unknown): boolean {
     const opts = this.take(id);
-    if (opts === undefined) return;
-    if (giveUp) opts.onGiveUp?.();
-    opts.reject(
-      withSite(new BusError(code, message, cause === undefined ? {} : { cause }), opts.site),
-    );
+    if (opts === undefined) return false;
+    opts.onGiveUp?.();
+    opts.reject(new BusError(code, message, cause === undefined ? {} : { cause }));
+    return true;
   }
 
   /** Settles request `id` with its response. Returns false for an unknown (late) id. */
@@ -98,7 +120,7 @@ export class PendingCalls {
   reject(id: number, error: BusError): boolean {
     const opts = this.take(id);
     if (opts === undefined) return false;
-    opts.reject(withSite(error, opts.site));
+    opts.reject(error);
     return true;
   }
 
@@ -107,8 +129,9 @@ export class PendingCalls {
     for (const id of [...this.entries.keys()]) {
       const opts = this.take(id);
       if (opts !== undefined) {
-        opts.reject(withSite(new BusError(code, describe(opts.label)), opts.site));
+        opts.reject(new BusError(code, describe(opts.label)));
       }
     }
+    this.disarm();
   }
 }

@@ -1,0 +1,95 @@
+/**
+ * A quick probe of one case (pipelined primary -> worker echo) for measuring a change:
+ * raw process.send vs clusterbus, interleaved rounds. The full suite is bench/run.ts.
+ * Usage: node --import tsx bench/probe.ts [payloadBytes] [calls] [rounds]
+ */
+import cluster from 'node:cluster';
+import { z } from 'zod';
+import { connect, defineContract, startCluster } from '../src/index.js';
+
+const contract = defineContract({
+  methods: { echo: { input: z.object({ s: z.string() }), output: z.object({ s: z.string() }) } },
+});
+
+if (cluster.isPrimary) {
+  const size = Number(process.argv[2] ?? 64);
+  const calls = Number(process.argv[3] ?? 100_000);
+  const rounds = Number(process.argv[4] ?? 3);
+  const inflight = 256;
+  const s = 'x'.repeat(Math.max(0, size - 8));
+
+  async function pipelined(call: () => Promise<unknown>): Promise<number> {
+    let issued = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: inflight }, async () => {
+        while (issued < calls) {
+          issued++;
+          await call();
+        }
+      }),
+    );
+    return calls / ((performance.now() - t0) / 1000);
+  }
+
+  async function raw(): Promise<number> {
+    cluster.setupPrimary({
+      exec: new URL(import.meta.url).pathname,
+      execArgv: process.execArgv,
+      args: ['raw'],
+    });
+    const w = cluster.fork({ PROBE_MODE: 'raw' });
+    await new Promise((r) => w.once('message', r));
+    let id = 0;
+    const pending = new Map<number, (v: unknown) => void>();
+    w.on('message', (m: { id: number; r: { s: string } }) => {
+      const f = pending.get(m.id);
+      pending.delete(m.id);
+      f?.(m.r);
+    });
+    const rate = await pipelined(
+      () =>
+        new Promise((resolve) => {
+          const i = ++id;
+          pending.set(i, resolve);
+          w.send({ id: i, m: 'echo', a: { s } });
+        }),
+    );
+    w.kill();
+    return rate;
+  }
+
+  async function bus(): Promise<number> {
+    const app = await startCluster({
+      contract,
+      workers: 1,
+      exec: new URL(import.meta.url).pathname,
+      execArgv: process.execArgv,
+      env: { PROBE_MODE: 'bus' },
+    });
+    const id = app.workers()[0]!.id;
+    const rate = await pipelined(async () => {
+      const r = await app.bus.call(id, 'echo', { s });
+      if (r.s.length !== s.length) throw new Error('bad reply');
+    });
+    await app.close();
+    return rate;
+  }
+
+  const results: Record<string, number[]> = { raw: [], bus: [] };
+  for (let i = 0; i < rounds; i++) {
+    if (!process.env.SKIP_RAW) results.raw!.push(await raw());
+    results.bus!.push(await bus());
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(
+    `payload ${size} B, ${calls} calls x ${rounds} rounds: raw ${med(results.raw!).toFixed(0)}/s, clusterbus ${med(results.bus!).toFixed(0)}/s, ratio ${(med(results.bus!) / med(results.raw!)).toFixed(2)}`,
+    JSON.stringify(results, (_k, v) => (typeof v === 'number' ? Math.round(v) : v)),
+  );
+} else if (process.env.PROBE_MODE === 'raw') {
+  process.on('message', (m: { id: number; a: unknown }) => process.send!({ id: m.id, r: m.a }));
+  process.send!('ready');
+} else {
+  const bus = await connect(contract);
+  bus.handle('echo', (x) => x);
+}
