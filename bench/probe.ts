@@ -18,7 +18,18 @@ if (cluster.isPrimary) {
   const inflight = 256;
   const s = 'x'.repeat(Math.max(0, size - 8));
 
+  const sequential = process.env.PROBE_SEQ !== undefined;
   async function pipelined(call: () => Promise<unknown>): Promise<number> {
+    if (sequential) {
+      const lat: number[] = [];
+      for (let i = 0; i < calls; i++) {
+        const t = performance.now();
+        await call();
+        lat.push(performance.now() - t);
+      }
+      lat.sort((a, b) => a - b);
+      return 1000 / lat[Math.floor(lat.length / 2)]!; // 1/p50, as a rate
+    }
     let issued = 0;
     const t0 = performance.now();
     await Promise.all(

@@ -284,16 +284,64 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   }
 
   /**
-   * Runs this process's handler of `method` on an encoded input. Validates the input (`BAD_INPUT`),
-   * turns a throw into `REMOTE`, and encodes the result.
+   * Serves one request with this process's handler of `method` and answers through `responder`:
+   * validates the input (`BAD_INPUT`), turns a throw into `REMOTE` (a system handler's BusError
+   * keeps its code), encodes the result. A sync handler is answered with no promise at all.
    */
-  protected async invoke(
+  protected serve(
+    responder: Responder,
+    id: number,
     method: string,
     payload: Encoded,
     caller: Origin,
     call: SignalSource,
-  ): Promise<Encoded> {
-    if (isSystemName(method)) return this.invokeSystem(method, payload, caller, call);
+  ): void {
+    const system = isSystemName(method);
+    let output: unknown;
+    try {
+      output = this.run(system, method, payload, caller, call);
+    } catch (error) {
+      responder.fail(
+        id,
+        error instanceof HandlerThrew
+          ? this.handlerError(system, method, error.thrown)
+          : toBusError(error, 'PROTOCOL'),
+      );
+      return;
+    }
+    if (isThenable(output)) {
+      output.then(
+        (value) => this.answer(responder, id, method, value),
+        (error: unknown) => responder.fail(id, this.handlerError(system, method, error)),
+      );
+    } else {
+      this.answer(responder, id, method, output);
+    }
+  }
+
+  /** Validates the input and calls the handler; returns its result (maybe a thenable). */
+  private run(
+    system: boolean,
+    method: string,
+    payload: Encoded,
+    caller: Origin,
+    call: SignalSource,
+  ): unknown {
+    if (system) {
+      const handler = this.systemHandlers.get(method);
+      if (handler === undefined) {
+        throw new BusError(
+          'NO_HANDLER',
+          `${describeOrigin(this.self)} has no system handler '${method}'`,
+        );
+      }
+      const input = decode(payload);
+      try {
+        return handler(input, new Context(method, caller, call));
+      } catch (error) {
+        throw new HandlerThrew(error);
+      }
+    }
     const def = this.contract.methods.get(method);
     const handler = this.handlers.get(method);
     if (def === undefined || handler === undefined) {
@@ -311,55 +359,41 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
         throw new BusError(
           'BAD_INPUT',
           `handler '${method}' on ${describeOrigin(this.self)}: the input fails the input schema: ${parsed.error.message}`,
-          {
-            issues: toIssues(parsed.error.issues),
-          },
+          { issues: toIssues(parsed.error.issues) },
         );
       }
       input = parsed.data;
     }
-    let output: unknown;
     try {
-      output = handler(input, new Context(method, caller, call));
-      // Await only a thenable: a sync handler's result costs no extra tick.
-      if (isThenable(output)) output = await output;
+      return handler(input, new Context(method, caller, call));
     } catch (error) {
-      throw toRemoteError(error, `handler '${method}' on ${describeOrigin(this.self)}`);
-    }
-    try {
-      return encode(output);
-    } catch (error) {
-      throw new BusError(
-        'BAD_OUTPUT',
-        `handler '${method}' on ${describeOrigin(this.self)} returned a value that cannot be encoded`,
-        {
-          cause: error,
-        },
-      );
+      throw new HandlerThrew(error);
     }
   }
 
-  private async invokeSystem(
-    method: string,
-    payload: Encoded,
-    caller: Origin,
-    call: SignalSource,
-  ): Promise<Encoded> {
-    const handler = this.systemHandlers.get(method);
-    if (handler === undefined) {
-      throw new BusError(
-        'NO_HANDLER',
-        `${describeOrigin(this.self)} has no system handler '${method}'`,
-      );
-    }
-    let output: unknown;
+  /** What a handler's throw or rejection answers: `REMOTE`, or a system handler's own BusError. */
+  private handlerError(system: boolean, method: string, thrown: unknown): BusError {
+    if (system && thrown instanceof BusError) return thrown;
+    const kind = system ? 'system handler' : 'handler';
+    return toRemoteError(thrown, `${kind} '${method}' on ${describeOrigin(this.self)}`);
+  }
+
+  private answer(responder: Responder, id: number, method: string, value: unknown): void {
+    let encoded: Encoded;
     try {
-      output = await handler(decode(payload), new Context(method, caller, call));
+      encoded = encode(value);
     } catch (error) {
-      if (error instanceof BusError) throw error;
-      throw toRemoteError(error, `system handler '${method}' on ${describeOrigin(this.self)}`);
+      responder.fail(
+        id,
+        new BusError(
+          'BAD_OUTPUT',
+          `handler '${method}' on ${describeOrigin(this.self)} returned a value that cannot be encoded`,
+          { cause: error },
+        ),
+      );
+      return;
     }
-    return encode(output);
+    responder.reply(id, encoded);
   }
 
   // ------------------------------------------------------------------ system protocols
@@ -612,6 +646,17 @@ function atCaller(error: BusError): BusError {
   const stack = error.stack ?? '';
   error.stack = `${error.name} [${error.code}]: ${error.message}${stack.slice(stack.indexOf('\n'))}`;
   return error;
+}
+
+/** Where a request's answer goes: a peer, or the primary's own pending calls. */
+export interface Responder {
+  reply(id: number, result: Encoded): void;
+  fail(id: number, error: BusError): void;
+}
+
+/** Wraps what a handler threw synchronously, to tell it from the bus's own errors. */
+class HandlerThrew {
+  constructor(readonly thrown: unknown) {}
 }
 
 /** Where a handler's abort signal comes from: made lazily, most handlers never ask. */

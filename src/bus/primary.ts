@@ -17,8 +17,13 @@ import {
   type RequestFrame,
   type ResponseFrame,
 } from '../protocol/envelope.js';
-import { type ControlFrame, type InboundCall, Peer } from '../protocol/peer.js';
-import { PendingCalls } from '../protocol/pending.js';
+import {
+  type ControlFrame,
+  type InboundCall,
+  type OutgoingRequest,
+  Peer,
+} from '../protocol/peer.js';
+import { describeRequest, PendingCalls } from '../protocol/pending.js';
 import { workerLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
 import {
@@ -27,6 +32,7 @@ import {
   describeOrigin,
   isSystemName,
   type ResolvedCallOptions,
+  type Responder,
 } from './base.js';
 import type { Target } from './types.js';
 
@@ -56,8 +62,22 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   /** Always `'primary'`. */
   readonly self = 'primary' as const;
   private readonly workers = new Map<number, WorkerEntry>();
-  private readonly local = new PendingCalls();
-  private readonly localInbound = new Set<AbortController>();
+  /** The primary's calls to itself, and the signals of the handlers serving them. */
+  private readonly local = new PendingCalls((id) => {
+    this.localInbound.get(id)?.abort(new BusError('ABORTED', 'the caller gave up on the call'));
+    this.localInbound.delete(id);
+  });
+  private readonly localInbound = new Map<number, AbortController>();
+  private readonly localResponder: Responder = {
+    reply: (id, result) => {
+      this.localInbound.delete(id);
+      this.local.resolve(id, { $cb: 1, k: Kind.response, i: id, ...result });
+    },
+    fail: (id, error) => {
+      this.localInbound.delete(id);
+      this.local.reject(id, error);
+    },
+  };
   private nextLocalId = 1;
   private anyCursor = 0;
   private readonly goneListeners = new Set<(workerId: number) => void>();
@@ -167,10 +187,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   private onRequest(from: WorkerEntry, peer: Peer, frame: RequestFrame, call: InboundCall): void {
     const target = frame.t;
     if (target === undefined || target === PRIMARY_ID) {
-      this.invoke(frame.m, frame, from.id, call).then(
-        (result) => peer.reply(frame.i, result),
-        (error: unknown) => peer.fail(frame.i, asBusError(error)),
-      );
+      this.serve(peer, frame.i, frame.m, frame, from.id, call);
       return;
     }
     if (target === 'all') {
@@ -189,12 +206,12 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       return;
     }
     // The hot path: forwarded with callbacks, payload untouched, no promise and no AbortSignal.
-    const out: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: frame.m, s: from.id };
+    const out: OutgoingRequest = { k: Kind.request, m: frame.m, s: from.id };
     if (frame.p !== undefined) out.p = frame.p;
     if (frame.q !== undefined) out.q = frame.q;
     const id = dest.peer.issue(
       out,
-      { label: `call '${frame.m}' to worker ${dest.id}` },
+      { to: dest.id },
       (response) => peer.reply(frame.i, response),
       (error) => peer.fail(frame.i, error),
     );
@@ -214,11 +231,11 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       timeoutMs?: number | undefined;
     },
   ): Promise<ResponseFrame> {
-    const frame: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: method, s: source };
+    const frame: OutgoingRequest = { k: Kind.request, m: method, s: source };
     if (payload.p !== undefined) frame.p = payload.p;
     if (payload.q !== undefined) frame.q = payload.q;
     return dest.peer.request(frame, {
-      label: `call '${method}' to worker ${dest.id}`,
+      to: dest.id,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     });
@@ -307,32 +324,17 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     options: ResolvedCallOptions,
   ): Promise<Encoded> {
     return new Promise<ResponseFrame>((resolve, reject) => {
-      const label = `call '${method}' to the primary`;
+      const opts = { resolve, reject, method, to: 'the primary', ...options };
       if (options.signal?.aborted) {
-        reject(new BusError('ABORTED', `${label} was aborted`, { cause: options.signal.reason }));
+        const request = describeRequest(opts);
+        reject(new BusError('ABORTED', `${request} was aborted`, { cause: options.signal.reason }));
         return;
       }
       const id = this.nextLocalId++;
       const controller = new AbortController();
-      this.localInbound.add(controller);
-      this.local.add(id, {
-        resolve,
-        reject,
-        label,
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-        onGiveUp: () => controller.abort(new BusError('ABORTED', `the caller gave up on ${label}`)),
-      });
-      this.invoke(method, payload, 'primary', controller).then(
-        (result) => {
-          this.localInbound.delete(controller);
-          this.local.resolve(id, { $cb: 1, k: Kind.response, i: id, ...result });
-        },
-        (error: unknown) => {
-          this.localInbound.delete(controller);
-          this.local.reject(id, asBusError(error));
-        },
-      );
+      this.localInbound.set(id, controller);
+      this.local.add(id, opts);
+      this.serve(this.localResponder, id, method, payload, 'primary', controller);
     });
   }
 
@@ -407,7 +409,8 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     this.workers.clear();
     this.goneListeners.clear();
     this.local.rejectAll('CLOSED', (label) => `${label} failed: the bus was closed`);
-    for (const c of this.localInbound) c.abort(new BusError('CLOSED', 'the bus was closed'));
+    for (const c of this.localInbound.values())
+      c.abort(new BusError('CLOSED', 'the bus was closed'));
     this.localInbound.clear();
     this.finishClose();
     return this.closed;

@@ -13,9 +13,8 @@ import {
   type GatherItem,
   Kind,
   PRIMARY_ID,
-  type RequestFrame,
 } from '../protocol/envelope.js';
-import { type ControlFrame, type InboundCall, Peer } from '../protocol/peer.js';
+import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
 import { primaryLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
 import {
@@ -63,7 +62,8 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
       link,
       'the primary',
       {
-        request: (peer, frame, call) => this.serve(peer, frame, call),
+        request: (peer, frame, call) =>
+          this.serve(peer, frame.i, frame.m, frame, origin(frame.s), call),
         event: (_peer, frame) => this.deliver(frame.m, frame, origin(frame.s)),
         control: (_peer, frame: ControlFrame) => {
           if (frame.k !== Kind.welcome) return;
@@ -88,27 +88,18 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     return this.peer.pendingCount + this.peer.inboundCount;
   }
 
-  private serve(peer: Peer, frame: RequestFrame, call: InboundCall): void {
-    this.invoke(frame.m, frame, origin(frame.s), call).then(
-      (result) => peer.reply(frame.i, result),
-      (error: unknown) =>
-        peer.fail(
-          frame.i,
-          error instanceof BusError ? error : new BusError('REMOTE', String(error)),
-        ),
-    );
-  }
-
   protected route(
     target: Target,
     method: string,
     payload: Encoded,
     options: ResolvedCallOptions,
   ): Promise<Encoded> {
-    const frame: Omit<RequestFrame, '$cb' | 'k' | 'i'> = { m: method, ...payload };
+    const frame: OutgoingRequest = { k: Kind.request, m: method };
+    if (payload.p !== undefined) frame.p = payload.p;
+    if (payload.q !== undefined) frame.q = payload.q;
     if (target !== 'primary') frame.t = target;
     return this.peer.request(frame, {
-      label: `call '${method}' to ${typeof target === 'number' ? `worker ${target}` : target === 'any' ? 'any worker' : 'the primary'}`,
+      to: target === 'any' ? 'any worker' : target === 'primary' ? 'the primary' : target,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     });
@@ -121,9 +112,10 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
   ): Promise<GatherItem[]> {
     return this.peer
       .request(
-        { m: method, t: 'all', d: options.timeoutMs, ...payload },
+        { k: Kind.request, m: method, t: 'all', d: options.timeoutMs, ...payload },
         {
-          label: `callAll '${method}'`,
+          what: 'callAll',
+          to: 'every worker',
           timeoutMs: Math.min(options.timeoutMs + GATHER_GRACE_MS, 2_147_483_647),
           signal: options.signal,
         },

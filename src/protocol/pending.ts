@@ -14,14 +14,22 @@ export interface PendingOptions {
   readonly resolve: (frame: ResponseFrame) => void;
   /** Called once with the error. */
   readonly reject: (error: BusError) => void;
-  /** For messages: e.g. `call 'add' to worker 2`. */
-  readonly label: string;
+  /** The method, for messages. */
+  readonly method: string;
+  /** Who answers, for messages: a worker id, or a description such as `the primary`. */
+  readonly to: number | string;
+  /** What kind of request, for messages. @default 'call' */
+  readonly what?: string | undefined;
   /** Reject with `TIMEOUT` after this many ms (absent: no deadline). */
   readonly timeoutMs?: number | undefined;
   /** Reject with `ABORTED` when this fires. */
   readonly signal?: AbortSignal | undefined;
-  /** Told when the request ends by timeout or abort, so the peer can be sent a cancel. */
-  readonly onGiveUp?: (() => void) | undefined;
+}
+
+/** `call 'add' to worker 2`: built only when a message needs it. */
+export function describeRequest(opts: PendingOptions): string {
+  const to = typeof opts.to === 'number' ? `worker ${opts.to}` : opts.to;
+  return `${opts.what ?? 'call'} '${opts.method}' to ${to}`;
 }
 
 interface Entry {
@@ -34,6 +42,10 @@ interface Entry {
 /** Outbound requests of one link, by id. */
 export class PendingCalls {
   private readonly entries = new Map<number, Entry>();
+
+  /** @param onGiveUp - told when a request ends by timeout or abort, to send the peer a cancel. */
+  constructor(private readonly onGiveUp?: (id: number) => void) {}
+
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
 
@@ -50,7 +62,7 @@ export class PendingCalls {
     if (opts.signal !== undefined) {
       const signal = opts.signal;
       entry.onAbort = () => {
-        this.fail(id, 'ABORTED', `${opts.label} was aborted`, signal.reason);
+        this.fail(id, 'ABORTED', `${describeRequest(opts)} was aborted`, signal.reason);
       };
       signal.addEventListener('abort', entry.onAbort, { once: true });
     }
@@ -85,7 +97,7 @@ export class PendingCalls {
     for (const id of expired) {
       const opts = this.entries.get(id)?.opts;
       if (opts !== undefined)
-        this.fail(id, 'TIMEOUT', `${opts.label} timed out after ${opts.timeoutMs} ms`);
+        this.fail(id, 'TIMEOUT', `${describeRequest(opts)} timed out after ${opts.timeoutMs} ms`);
     }
     if (next < this.timerAt && this.entries.size > 0) this.arm(next);
   };
@@ -95,7 +107,8 @@ export class PendingCalls {
     if (entry === undefined) return undefined;
     this.entries.delete(id);
     if (entry.onAbort !== undefined) entry.opts.signal?.removeEventListener('abort', entry.onAbort);
-    if (this.entries.size === 0 && this.timer !== undefined) this.disarm();
+    // The timer stays armed when the last entry goes (re-arming it per call would cost a timer
+    // per call again); it is unref'd, and a sweep that finds nothing does not re-arm.
     return entry.opts;
   }
 
@@ -103,7 +116,7 @@ export class PendingCalls {
   fail(id: number, code: BusErrorCode, message: string, cause?: unknown): boolean {
     const opts = this.take(id);
     if (opts === undefined) return false;
-    opts.onGiveUp?.();
+    this.onGiveUp?.(id);
     opts.reject(new BusError(code, message, cause === undefined ? {} : { cause }));
     return true;
   }
@@ -125,11 +138,11 @@ export class PendingCalls {
   }
 
   /** Rejects every pending request with a fresh error of `code`, e.g. on peer exit or close. */
-  rejectAll(code: BusErrorCode, describe: (label: string) => string): void {
+  rejectAll(code: BusErrorCode, describe: (request: string) => string): void {
     for (const id of [...this.entries.keys()]) {
       const opts = this.take(id);
       if (opts !== undefined) {
-        opts.reject(new BusError(code, describe(opts.label)));
+        opts.reject(new BusError(code, describe(describeRequest(opts))));
       }
     }
     this.disarm();
