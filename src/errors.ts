@@ -21,6 +21,11 @@
  * - `INVALID_ARGUMENT`: the API was misused (unknown method or topic, bad option, wrong process).
  * - `PROTOCOL`: a frame with the bus's marker but a malformed shape was received.
  * - `SUBSCRIBER_FAILED`: a subscriber threw or rejected (reported on the bus's `error` event).
+ * - `PAYLOAD_TOO_LARGE`: an input, result or event payload is larger than `maxPayloadBytes`;
+ *   refused by the sender, before it reaches the channel.
+ * - `OVERLOADED`: the channel's outbound queue is full (the peer does not keep up); nothing was
+ *   sent.
+ * - `VALIDATION`: an app-supplied config failed the contract's config schema; has `issues`.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -36,6 +41,9 @@ export const BUS_ERROR_CODES = [
   'INVALID_ARGUMENT',
   'PROTOCOL',
   'SUBSCRIBER_FAILED',
+  'PAYLOAD_TOO_LARGE',
+  'OVERLOADED',
+  'VALIDATION',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */
@@ -84,7 +92,7 @@ export interface RemoteErrorJSON {
 export interface BusErrorOptions {
   /** The underlying error, as in `new Error(message, { cause })`. */
   readonly cause?: unknown;
-  /** Validation issues, for `BAD_INPUT`, `BAD_OUTPUT` and `BAD_PAYLOAD`. */
+  /** Validation issues, for `BAD_INPUT`, `BAD_OUTPUT`, `BAD_PAYLOAD` and `VALIDATION`. */
   readonly issues?: readonly BusIssue[];
 }
 

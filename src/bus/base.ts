@@ -58,7 +58,17 @@ export interface BusOptions {
    * @default 30_000
    */
   readonly callTimeoutMs?: number;
+  /**
+   * The largest input, result or event payload this process sends, in bytes of JSON text
+   * (approximately: string lengths as the channel writes them). Larger ones are refused here,
+   * before they reach the channel, with `PAYLOAD_TOO_LARGE`.
+   * @default 8_388_608 (8 MiB)
+   */
+  readonly maxPayloadBytes?: number;
 }
+
+/** Default of `maxPayloadBytes`: 8 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
 
 /** Checked, defaulted call options. */
 export interface ResolvedCallOptions {
@@ -95,6 +105,8 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   protected readonly systemSubscribers = new Map<string, Set<SystemSubscriber>>();
   /** Default `timeoutMs` of calls, in ms. */
   protected readonly callTimeoutMs: number;
+  /** The largest payload this process sends, in bytes. */
+  protected readonly maxPayloadBytes: number;
   protected closing = false;
   private resolveClosed!: () => void;
   /** Resolves once the bus has closed. Never rejects. */
@@ -105,6 +117,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   constructor(contract: C, options: BusOptions = {}) {
     super();
     this.contract = contract;
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!Number.isSafeInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `maxPayloadBytes must be a positive integer, got ${String(maxPayloadBytes)}`,
+      );
+    }
+    this.maxPayloadBytes = maxPayloadBytes;
     this.callTimeoutMs = checkTimeout(
       options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
       'callTimeoutMs',
@@ -199,7 +219,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     try {
       const options = this.prepare('call', method, args[1]);
       checkTarget(target);
-      result = await this.route(target, method, encode(args[0]), options);
+      result = await this.route(target, method, encode(args[0], this.maxPayloadBytes), options);
     } catch (error) {
       throw atCaller(toBusError(error, 'INVALID_ARGUMENT'));
     }
@@ -222,7 +242,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     let items: GatherItem[];
     try {
       const options = this.prepare('callAll', method, args[1]);
-      items = await this.gather(method, encode(args[0]), options);
+      items = await this.gather(method, encode(args[0], this.maxPayloadBytes), options);
     } catch (error) {
       throw atCaller(toBusError(error, 'INVALID_ARGUMENT'));
     }
@@ -381,15 +401,19 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   private answer(responder: Responder, id: number, method: string, value: unknown): void {
     let encoded: Encoded;
     try {
-      encoded = encode(value);
+      encoded = encode(value, this.maxPayloadBytes);
     } catch (error) {
+      const where = `handler '${method}' on ${describeOrigin(this.self)}`;
       responder.fail(
         id,
-        new BusError(
-          'BAD_OUTPUT',
-          `handler '${method}' on ${describeOrigin(this.self)} returned a value that cannot be encoded`,
-          { cause: error },
-        ),
+        error instanceof BusError && error.code === 'PAYLOAD_TOO_LARGE'
+          ? new BusError(
+              'PAYLOAD_TOO_LARGE',
+              `${where} returned a result too large to send: ${error.message}`,
+            )
+          : new BusError('BAD_OUTPUT', `${where} returned a value that cannot be encoded`, {
+              cause: error,
+            }),
       );
       return;
     }
@@ -436,7 +460,10 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
         options?.timeoutMs === undefined
           ? this.callTimeoutMs
           : checkTimeout(options.timeoutMs, 'timeoutMs');
-      result = await this.route(target, name, encode(input), { timeoutMs, signal });
+      result = await this.route(target, name, encode(input, this.maxPayloadBytes), {
+        timeoutMs,
+        signal,
+      });
     } catch (error) {
       throw atCaller(toBusError(error, 'INVALID_ARGUMENT'));
     }
@@ -508,7 +535,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
         },
       );
     }
-    const encoded = encode(payload);
+    const encoded = encode(payload, this.maxPayloadBytes);
     this.broadcast(topic, encoded);
     this.deliver(topic, this.subscribers.has(topic) ? cloneEncoded(encoded) : encoded, this.self);
   }

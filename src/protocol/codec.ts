@@ -13,6 +13,8 @@ import { BusError } from '../errors.js';
 import type { Encoded } from './envelope.js';
 
 const NOT_PLAIN = Symbol('not plain');
+/** The JSON length of what {@link plainCopy} or {@link measure} last walked (approximate). */
+let walked = 0;
 /** Deeper than this, a value is left to superjson. */
 const MAX_DEPTH = 64;
 
@@ -23,14 +25,18 @@ const MAX_DEPTH = 64;
 function plainCopy(value: unknown, depth: number): unknown {
   switch (typeof value) {
     case 'string':
+      walked += value.length + 2;
       return value;
     case 'number':
       if (!Number.isFinite(value) || Object.is(value, -0)) return NOT_PLAIN;
+      walked += 8;
       return value;
     case 'boolean':
+      walked += 5;
       return value;
     case 'object': {
       if (value === null) {
+        walked += 4;
         return null;
       }
       if (depth >= MAX_DEPTH) return NOT_PLAIN;
@@ -42,6 +48,7 @@ function plainCopy(value: unknown, depth: number): unknown {
           if (v === NOT_PLAIN) return NOT_PLAIN;
           out[i] = v;
         }
+        walked += value.length + 2;
         return out;
       }
       const proto: unknown = Object.getPrototypeOf(value);
@@ -59,6 +66,7 @@ function plainCopy(value: unknown, depth: number): unknown {
             configurable: true,
           });
         else out[key] = v;
+        walked += key.length + 4;
       }
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return NOT_PLAIN;
       if (Object.getOwnPropertySymbols(value).length > 0) return NOT_PLAIN;
@@ -69,27 +77,65 @@ function plainCopy(value: unknown, depth: number): unknown {
   }
 }
 
+/** Adds the approximate JSON length of a JSON value to `walked`. */
+function measure(value: unknown, depth: number): void {
+  if (typeof value === 'string') walked += value.length + 2;
+  else if (typeof value !== 'object' || value === null) walked += 8;
+  else if (depth > 256) walked += 64;
+  else if (Array.isArray(value)) {
+    walked += value.length + 2;
+    for (const v of value) measure(v, depth + 1);
+  } else {
+    for (const key in value) {
+      walked += key.length + 4;
+      measure((value as Record<string, unknown>)[key], depth + 1);
+    }
+  }
+}
+
 /**
  * Encodes `value` into the envelope's `p`/`q` fields of `target`. `undefined` leaves both absent.
  *
- * @throws whatever superjson throws for a value it cannot serialize.
+ * @param maxBytes - refuse a payload whose JSON text would be longer than this (approximately:
+ *   counted in string length, as the channel writes it).
+ * @throws {@link BusError} `PAYLOAD_TOO_LARGE` over `maxBytes`; whatever superjson throws for a
+ *   value it cannot serialize.
  */
-export function encodeInto(target: Encoded, value: unknown): void {
+export function encodeInto(
+  target: Encoded,
+  value: unknown,
+  maxBytes = Number.POSITIVE_INFINITY,
+): void {
   if (value === undefined) return;
+  walked = 0;
   const copy = plainCopy(value, 0);
   if (copy !== NOT_PLAIN) {
+    if (walked > maxBytes) throw tooLarge(walked, maxBytes);
     target.p = copy;
     return;
   }
   const { json, meta } = superjson.serialize(value);
+  if (maxBytes !== Number.POSITIVE_INFINITY) {
+    walked = 0;
+    measure(json, 0);
+    measure(meta, 0);
+    if (walked > maxBytes) throw tooLarge(walked, maxBytes);
+  }
   target.p = json;
   if (meta !== undefined) target.q = meta;
 }
 
-/** Encodes a value as a fresh {@link Encoded}. */
-export function encode(value: unknown): Encoded {
+function tooLarge(size: number, maxBytes: number): BusError {
+  return new BusError(
+    'PAYLOAD_TOO_LARGE',
+    `the payload is about ${size} bytes as JSON, over maxPayloadBytes (${maxBytes})`,
+  );
+}
+
+/** Encodes a value as a fresh {@link Encoded}. See {@link encodeInto}. */
+export function encode(value: unknown, maxBytes?: number): Encoded {
   const out: Encoded = {};
-  encodeInto(out, value);
+  encodeInto(out, value, maxBytes);
   return out;
 }
 

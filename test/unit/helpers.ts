@@ -18,7 +18,7 @@ export interface Harness<C extends Contract> {
 export async function harness<C extends Contract>(
   contract: C,
   count: number,
-  options: { callTimeoutMs?: number } = {},
+  options: { callTimeoutMs?: number; maxPayloadBytes?: number } = {},
 ): Promise<Harness<C>> {
   let ready = 0;
   let allReady!: () => void;
