@@ -1,0 +1,18 @@
+/**
+ * The contract of the clusterbus runs: the same zod schemas the typed birpc variant uses.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { defineContract } from '../src/index.js';
+import { Job, Payload, Report, Tick } from './schemas.js';
+
+export const contract = defineContract({
+  methods: {
+    echo: { input: Payload, output: Payload },
+    run: { input: Job, output: Report },
+  },
+  events: { tick: Tick },
+  /** Case F: `bus.store('counter').increment(key, by)`. */
+  stores: { counter: z.number() },
+});
