@@ -72,6 +72,16 @@ export interface WelcomeFrame extends Base {
   k: typeof Kind.welcome;
   /** The worker's id as the primary knows it. */
   w: number;
+  /** The worker's stable slot (0..N-1), inherited by its replacement. */
+  n?: number;
+  /** The current config: its version `v` and its value, encoded (`p`/`q`). */
+  c?: WelcomeConfig;
+}
+
+/** The config a welcome carries: version and encoded value. */
+export interface WelcomeConfig extends Encoded {
+  /** The config's version (1 for the initial config, +1 per update). */
+  v: number;
 }
 
 export interface RequestFrame extends Base, Encoded {
@@ -82,6 +92,8 @@ export interface RequestFrame extends Base, Encoded {
   m: string;
   /** Target, when a worker asks the primary to route (absent: the receiver itself). */
   t?: WireTarget;
+  /** Target slot, when a worker asks the primary to route to the worker in that slot. */
+  n?: number;
   /** Original caller, set by the primary when it forwards (0: primary). */
   s?: number;
   /** For a gather (`t: 'all'`): the per-worker timeout in ms. */
@@ -188,7 +200,7 @@ export function parseFrame(raw: unknown): Parsed {
   if (typeof raw !== 'object' || raw === null || !Object.hasOwn(raw, MARKER)) return FOREIGN;
   const f = raw as Record<string, unknown>;
   if (f[MARKER] !== PROTOCOL_VERSION) {
-    return bad(`unsupported protocol version ${String(f[MARKER])}`);
+    return bad(`unsupported protocol version ${show(f[MARKER])}`);
   }
   return parseBody(f);
 }
@@ -209,8 +221,9 @@ function parseBody(f: Record<string, unknown>): Parsed {
       if (!isId(f.i)) return bad('request without a valid id');
       if (!isName(f.m)) return bad('request without a valid method name');
       if (f.t !== undefined && !isTarget(f.t)) return bad('request with an invalid target');
+      if (f.n !== undefined && !isId(f.n)) return bad('request with an invalid target slot');
       if (f.s !== undefined && !isId(f.s)) return bad('request with an invalid source');
-      if (f.d !== undefined && !(typeof f.d === 'number' && f.d > 0)) {
+      if (f.d !== undefined && !(typeof f.d === 'number' && f.d > 0 && f.d <= 2_147_483_647)) {
         return bad('request with an invalid gather timeout');
       }
       break;
@@ -239,6 +252,8 @@ function parseBody(f: Record<string, unknown>): Parsed {
       break;
     case Kind.welcome:
       if (!isId(f.w)) return bad('welcome without a worker id');
+      if (f.n !== undefined && !isId(f.n)) return bad('welcome with an invalid slot');
+      if (f.c !== undefined && !isWelcomeConfig(f.c)) return bad('welcome with a malformed config');
       break;
     case Kind.bye:
       break;
@@ -246,9 +261,20 @@ function parseBody(f: Record<string, unknown>): Parsed {
       if (!Array.isArray(f.f) || f.f.length === 0) return bad('batch without frames');
       break;
     default:
-      return bad(`unknown frame kind ${JSON.stringify(String(f.k)).slice(0, 40)}`);
+      return bad(`unknown frame kind ${show(f.k)}`);
   }
   return { ok: true, frame: f as unknown as Frame };
+}
+
+function isWelcomeConfig(v: unknown): v is WelcomeConfig {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && isId((v as WelcomeConfig).v);
+}
+
+/** A short, safe rendering of a value from the wire (never throws, whatever its prototype). */
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return `${value}`;
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }
 
 function isGather(v: unknown): v is GatherItem[] {

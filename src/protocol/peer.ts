@@ -96,8 +96,8 @@ export interface RequestOptions {
 /** A request as its sender builds it; the peer assigns `i`. */
 export type OutgoingRequest = Omit<Outgoing<RequestFrame>, 'i'> & { i?: number };
 
-/** Bounds of one coalesced message. */
-export interface BatchLimits {
+/** Bounds of coalescing and of the outbound queue. */
+export interface FlowLimits {
   /** At most this many frames in one message. */
   readonly maxFrames: number;
   /**
@@ -105,13 +105,29 @@ export interface BatchLimits {
    * on its own. Large messages make the two processes take turns instead of working in parallel.
    */
   readonly maxBytes: number;
+  /**
+   * At most this many messages handed to the channel and not yet written out; past it, frames
+   * wait in the queue (the peer is not reading fast enough).
+   */
+  readonly maxUnwritten: number;
+  /**
+   * At most about this many bytes waiting in the queue; past it, new requests and events are
+   * refused with `OVERLOADED` (answers and cancels still queue: they settle what is in flight).
+   */
+  readonly maxQueueBytes: number;
 }
 
 /**
- * Measured with bench/probe.ts on the 2-core machine (64 B, 256 in flight): 16 frames 1.14x raw,
- * 32 1.22x, 64 1.92x, 128 1.77x, 256 1.54x. Smaller batches let both processes work at once.
+ * maxFrames measured with bench/probe.ts on the 2-core machine (64 B, 256 in flight): 16 frames
+ * 1.14x raw, 32 1.22x, 64 1.92x, 128 1.77x, 256 1.54x: smaller batches let both processes work
+ * at once.
  */
-export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxFrames: 64, maxBytes: 32 * 1024 };
+export const DEFAULT_FLOW_LIMITS: FlowLimits = {
+  maxFrames: 64,
+  maxBytes: 32 * 1024,
+  maxUnwritten: 16,
+  maxQueueBytes: 32 * 1024 * 1024,
+};
 
 /** The protocol over one link. */
 export class Peer {
@@ -120,24 +136,29 @@ export class Peer {
   private readonly inbound = new Map<number, InboundCall>();
   private readonly unsubscribe: Array<() => void>;
   private closedWith: { code: BusErrorCode; message: string } | undefined;
-  /** Frames queued in this tick, not yet handed to the link. */
+  /** Frames not yet handed to the link ("queued"), with their approximate sizes. */
   private queue: Outgoing[] = [];
+  private sizes: number[] = [];
   private queuedBytes = 0;
   private flushScheduled = false;
+  /** Messages handed to the link and not yet written out ("in the channel"). */
+  private unwritten = 0;
+  /** The queue stopped flushing because `maxUnwritten` messages were not yet written. */
+  private held = false;
 
   /**
    * @param link - the channel.
    * @param name - who is at the other end, for messages (`worker 3`, `the primary`).
    * @param handlers - the owner's callbacks.
    * @param exitCode - the code pending requests get when the link closes (`TARGET_EXITED` or `CLOSED`).
-   * @param limits - coalescing bounds.
+   * @param limits - coalescing and queue bounds.
    */
   constructor(
     private readonly link: Link,
     readonly name: string,
     private readonly handlers: PeerHandlers,
     private readonly exitCode: BusErrorCode = 'TARGET_EXITED',
-    private readonly limits: BatchLimits = DEFAULT_BATCH_LIMITS,
+    private readonly limits: FlowLimits = DEFAULT_FLOW_LIMITS,
   ) {
     this.unsubscribe = [
       link.onMessage((m) => this.receive(m)),
@@ -160,30 +181,38 @@ export class Peer {
     return this.inbound.size;
   }
 
+  /** Whether the outbound queue is over `maxQueueBytes`: new requests and events are refused. */
+  get overloaded(): boolean {
+    return this.queuedBytes >= this.limits.maxQueueBytes;
+  }
+
+  /** Frames waiting in the queue, and messages in the channel not yet written (for tests). */
+  get backlog(): { readonly queued: number; readonly unwritten: number } {
+    return { queued: this.queue.length, unwritten: this.unwritten };
+  }
+
   /**
-   * Queues a frame; frames queued in one tick leave as one message (bounded by the limits), in
-   * order. Returns false if the peer is closed.
+   * Sends a frame, in order: the first frame of a tick leaves at once (a lone call waits for
+   * nothing); the frames that follow it in the same tick are coalesced into messages of at most
+   * `maxFrames` frames and about `maxBytes` bytes, flushed when the tick ends. While the channel
+   * has `maxUnwritten` messages not yet written, frames wait in the queue. Returns false if the
+   * peer is closed. Never refuses for size: callers check {@link overloaded} first.
    *
    * @param bytes - the frame's approximate size, if the caller knows it.
    */
   send(frame: Outgoing, bytes?: number): boolean {
     if (this.closedWith !== undefined) return false;
     if (!this.flushScheduled) {
-      // The first frame of a tick leaves at once (a lone call waits for nothing); the frames that
-      // follow it in the same tick are coalesced and flushed when the tick ends.
       this.flushScheduled = true;
       setImmediate(this.scheduledFlush);
-      this.write({ [MARKER]: PROTOCOL_VERSION, ...frame });
-      return this.closedWith === undefined;
+      if (this.queue.length === 0 && this.unwritten < this.limits.maxUnwritten) {
+        this.write({ [MARKER]: PROTOCOL_VERSION, ...frame });
+        return this.closedWith === undefined;
+      }
     }
     const size = bytes ?? estimate(frame);
-    if (size >= this.limits.maxBytes) {
-      // A large frame goes alone, after what was queued before it.
-      this.flush();
-      this.write({ [MARKER]: PROTOCOL_VERSION, ...frame });
-      return this.closedWith === undefined;
-    }
     this.queue.push(frame);
+    this.sizes.push(size);
     this.queuedBytes += size;
     if (this.queue.length >= this.limits.maxFrames || this.queuedBytes >= this.limits.maxBytes) {
       this.flush();
@@ -196,19 +225,62 @@ export class Peer {
     this.flush();
   };
 
-  /** Hands what is queued to the link now: one frame as itself, several as one batch. */
+  /**
+   * Called by the link as each message is written out. Resumes a queue that backpressure held
+   * (otherwise the end-of-tick flush does it, so that batches stay full).
+   */
+  private readonly written = (): void => {
+    this.unwritten--;
+    if (this.held && this.unwritten < this.limits.maxUnwritten) {
+      this.held = false;
+      this.flush();
+    }
+  };
+
+  /**
+   * Hands queued frames to the link while it has room: one frame as itself, several as one
+   * batch of at most `maxFrames` frames and about `maxBytes` bytes (a larger frame goes alone).
+   */
   flush(): void {
+    const { maxFrames, maxBytes, maxUnwritten } = this.limits;
     const queue = this.queue;
-    if (queue.length === 0) return;
-    this.queue = [];
-    this.queuedBytes = 0;
-    if (queue.length === 1) this.write({ [MARKER]: PROTOCOL_VERSION, ...queue[0]! });
-    else this.write({ [MARKER]: PROTOCOL_VERSION, k: Kind.batch, f: queue });
+    const sizes = this.sizes;
+    let start = 0;
+    while (start < queue.length && this.unwritten < maxUnwritten && this.closedWith === undefined) {
+      let end = start;
+      let bytes = 0;
+      while (
+        end < queue.length &&
+        end - start < maxFrames &&
+        (end === start || bytes + sizes[end]! <= maxBytes)
+      ) {
+        bytes += sizes[end]!;
+        end++;
+      }
+      this.queuedBytes -= bytes;
+      if (end - start === 1) this.write({ [MARKER]: PROTOCOL_VERSION, ...queue[start]! });
+      else this.write({ [MARKER]: PROTOCOL_VERSION, k: Kind.batch, f: queue.slice(start, end) });
+      start = end;
+    }
+    if (start < queue.length && this.unwritten >= maxUnwritten) this.held = true;
+    if (start === 0 || this.queue !== queue) return;
+    if (start >= queue.length) {
+      this.queue = [];
+      this.sizes = [];
+      this.queuedBytes = 0;
+    } else {
+      this.queue = queue.slice(start);
+      this.sizes = sizes.slice(start);
+    }
   }
 
   private write(message: object): void {
     if (this.closedWith !== undefined) return;
-    if (!this.link.send(message)) this.close(this.exitCode, `${this.name} is not connected`);
+    this.unwritten++;
+    if (!this.link.send(message, this.written)) {
+      this.unwritten--;
+      this.close(this.exitCode, `${this.name} is not connected`);
+    }
   }
 
   /**
@@ -248,6 +320,16 @@ export class Peer {
     if (opts.signal?.aborted) {
       const request = describeRequest(pendingOpts);
       reject(new BusError('ABORTED', `${request} was aborted`, { cause: opts.signal.reason }));
+      return 0;
+    }
+    if (this.overloaded) {
+      const request = describeRequest(pendingOpts);
+      reject(
+        new BusError(
+          'OVERLOADED',
+          `${request} refused: ${this.queuedBytes} bytes wait to be sent to ${this.name}, over maxQueueBytes (${this.limits.maxQueueBytes}); it is not keeping up`,
+        ),
+      );
       return 0;
     }
     const id = this.nextId++;
@@ -346,6 +428,8 @@ export class Peer {
     if (this.closedWith !== undefined) return;
     if (this.link.connected) this.flush();
     this.queue = [];
+    this.sizes = [];
+    this.queuedBytes = 0;
     this.closedWith = { code, message };
     for (const u of this.unsubscribe) u();
     this.pending.rejectAll(code, (label) => `${label} failed: ${message}`);

@@ -73,7 +73,9 @@ export class PendingCalls {
   private arm(at: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(this.sweep, Math.max(0, Math.ceil(at - performance.now())));
+    // Node's timers hold at most 2^31-1 ms (a larger delay fires after 1 ms); a sweep re-arms.
+    const delay = Math.min(2_147_483_647, Math.max(0, Math.ceil(at - performance.now())));
+    this.timer = setTimeout(this.sweep, delay);
     this.timer.unref();
   }
 

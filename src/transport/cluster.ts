@@ -7,9 +7,6 @@
 import type { Worker } from 'node:cluster';
 import type { Link } from './link.js';
 
-/** A send callback shared by every send: swallows the channel-closed error the close path reports. */
-function ignoreSendError(): void {}
-
 /** The primary's link to one worker. Closes on the worker's `disconnect` or `exit`, whichever is first. */
 export function workerLink(worker: Worker): Link {
   let open = worker.isConnected();
@@ -29,9 +26,10 @@ export function workerLink(worker: Worker): Link {
     get connected() {
       return open && worker.isConnected();
     },
-    send(message) {
+    send(message, written) {
       if (!open || !worker.isConnected()) return false;
-      worker.send(message as never, ignoreSendError);
+      // The callback also receives a send error (the channel closed): the close path reports it.
+      worker.send(message as never, written);
       return true;
     },
     onMessage(listener) {
@@ -58,9 +56,10 @@ export function primaryLink(): Link {
     get connected() {
       return process.connected;
     },
-    send(message) {
+    send(message, written) {
       if (!process.connected) return false;
-      send(message, undefined, undefined, ignoreSendError);
+      // The callback also receives a send error (the channel closed): the close path reports it.
+      send(message, undefined, undefined, written);
       return true;
     },
     onMessage(listener) {

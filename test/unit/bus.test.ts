@@ -259,6 +259,67 @@ describe('validation', () => {
   });
 });
 
+describe('ordering and startup (regressions)', () => {
+  it('a publish then a call from one sender: the subscriber sees the event before the handler runs', async () => {
+    const { primary, workers } = await start(2);
+    const seen = new Set<number>();
+    workers[1]!.subscribe('tick', ({ n }) => {
+      seen.add(n);
+    });
+    workers[1]!.handle('who', () => (seen.has(41) ? 41 : 0));
+    primary.subscribe('tick', ({ n }) => {
+      seen.add(n + 1_000);
+    });
+    primary.handle('who', () => (seen.has(1_041) ? 1_041 : 0));
+    for (const bus of [primary, workers[0]!]) {
+      for (let i = 0; i < 50; i++) {
+        seen.clear();
+        bus.publish('tick', { n: 41 });
+        expect(await bus.call(2, 'who')).toBe(41);
+        if (bus !== primary) {
+          bus.publish('tick', { n: 41 });
+          expect(await bus.call('primary', 'who')).toBe(1_041);
+        }
+      }
+    }
+    // The primary's call to itself keeps its order with its own publish, too.
+    seen.clear();
+    primary.publish('tick', { n: 41 });
+    expect(await primary.call('primary', 'who')).toBe(1_041);
+  });
+
+  it("a worker's first call and events reach handlers the primary registers right after startup", async () => {
+    const { PrimaryBus } = await import('../../src/bus/primary.js');
+    const { WorkerBus } = await import('../../src/bus/worker.js');
+    const { memoryPair } = await import('../../src/transport/memory.js');
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const primary = new PrimaryBus(contract, {}, { connected: () => ready() });
+    const pair = memoryPair();
+    primary.attachLink(1, pair.a);
+    const worker = new WorkerBus(contract, pair.b, 1, {}, () => {
+      // Right after connect(): before the primary has registered anything.
+      worker.publish('tick', { n: 7 });
+      void worker.call('primary', 'who').then((who) => results.push(who));
+    });
+    const results: Array<number | 'primary'> = [];
+    await isReady;
+    const got: number[] = [];
+    // As user code does right after `await startCluster()`:
+    primary.handle('who', (_i, ctx) => ctx.caller);
+    primary.subscribe('tick', ({ n }) => {
+      got.push(n);
+    });
+    primary.release();
+    await until(() => results.length === 1 && got.length === 1);
+    expect(results).toEqual([1]);
+    expect(got).toEqual([7]);
+    await worker.close();
+    await primary.close();
+    expect(primary.pendingCount + worker.pendingCount).toBe(0);
+  });
+});
+
 describe('misuse', () => {
   it('refuses a second handler, unknown names and reserved contract names', async () => {
     const { primary } = await start(1);

@@ -18,7 +18,7 @@ export interface Harness<C extends Contract> {
 export async function harness<C extends Contract>(
   contract: C,
   count: number,
-  options: { callTimeoutMs?: number; maxPayloadBytes?: number } = {},
+  options: { callTimeoutMs?: number; maxPayloadBytes?: number; maxQueueBytes?: number } = {},
 ): Promise<Harness<C>> {
   let ready = 0;
   let allReady!: () => void;
@@ -38,6 +38,7 @@ export async function harness<C extends Contract>(
     workers.push(new WorkerBus(contract, pair.b, id, options, () => {}));
   }
   await readyPromise;
+  primary.release(); // as startCluster does once every worker is ready
   return {
     primary,
     workers,
