@@ -1,0 +1,155 @@
+/**
+ * The primary's watch table: which process watches which keys of which store, and the fan-out of
+ * each change to them: one system event per watching worker (in order with its answers on the
+ * same channel), or, for the primary's own watches, a queue flushed in a microtask.
+ *
+ * @module
+ */
+import type { Origin } from '../bus/types.js';
+import { BusError } from '../errors.js';
+import { decode, encode } from '../protocol/codec.js';
+import { type ChangeMessage, Op } from './protocol.js';
+
+/** One watch: process `origin`'s watch `id`, of one key, a prefix, or every key. */
+export interface WatchReg {
+  readonly origin: Origin;
+  readonly id: number;
+  readonly store: string;
+  readonly key: string | undefined;
+  readonly prefix: string | undefined;
+}
+
+/** Whether watch `reg` sees changes of `key`. */
+export function matches(reg: WatchReg, key: string): boolean {
+  if (reg.key !== undefined) return key === reg.key;
+  if (reg.prefix !== undefined) return key.startsWith(reg.prefix);
+  return true;
+}
+
+/** Sends a system event to one worker; false when it is not connected. */
+export type SendToWorker = (workerId: number, topic: string, payload: ChangeMessage) => boolean;
+
+/** Every watch of the cluster, by store and by process. */
+export class WatchTable {
+  private readonly byStore = new Map<string, Set<WatchReg>>();
+  private readonly byOrigin = new Map<Origin, Map<number, WatchReg>>();
+  private localSink: ((message: unknown) => void) | undefined;
+  private localQueue: unknown[] = [];
+  private localFlushQueued = false;
+
+  /** @param sendToWorker - how a change reaches a worker (the primary bus's `systemSend`). */
+  constructor(private readonly sendToWorker: SendToWorker) {}
+
+  /** How many watches, and which processes have at least one. */
+  stats(): { watches: number; watchers: Origin[] } {
+    let watches = 0;
+    for (const regs of this.byOrigin.values()) watches += regs.size;
+    return { watches, watchers: [...this.byOrigin.keys()] };
+  }
+
+  /** Where changes for the primary's own watches go (undefined: nowhere). */
+  setLocalSink(sink: ((message: unknown) => void) | undefined): void {
+    this.localSink = sink;
+  }
+
+  /**
+   * Registers a watch.
+   * @throws {@link BusError} `INVALID_ARGUMENT` when that process already has a watch `id`.
+   */
+  add(reg: WatchReg): void {
+    let regs = this.byOrigin.get(reg.origin);
+    if (regs === undefined) {
+      regs = new Map();
+      this.byOrigin.set(reg.origin, regs);
+    }
+    if (regs.has(reg.id)) {
+      throw new BusError('INVALID_ARGUMENT', `watch ${reg.id} is already registered`);
+    }
+    regs.set(reg.id, reg);
+    let set = this.byStore.get(reg.store);
+    if (set === undefined) {
+      set = new Set();
+      this.byStore.set(reg.store, set);
+    }
+    set.add(reg);
+  }
+
+  /** Removes process `origin`'s watch `id`, if it exists. */
+  remove(origin: Origin, id: number): void {
+    const regs = this.byOrigin.get(origin);
+    const reg = regs?.get(id);
+    if (regs === undefined || reg === undefined) return;
+    regs.delete(id);
+    if (regs.size === 0) this.byOrigin.delete(origin);
+    this.unindex(reg);
+  }
+
+  /** Removes every watch of process `origin` (it is gone). */
+  dropOrigin(origin: Origin): void {
+    const regs = this.byOrigin.get(origin);
+    if (regs === undefined) return;
+    this.byOrigin.delete(origin);
+    for (const reg of regs.values()) this.unindex(reg);
+  }
+
+  /** Tells the watchers of `key` in `store` about a change: one message per process. */
+  changed(
+    store: string,
+    key: string,
+    op: ChangeMessage['o'],
+    value: unknown,
+    revision: number,
+  ): void {
+    const set = this.byStore.get(store);
+    if (set === undefined) return;
+    let byOrigin: Map<Origin, number[]> | undefined;
+    for (const reg of set) {
+      if (!matches(reg, key)) continue;
+      byOrigin ??= new Map();
+      const ids = byOrigin.get(reg.origin);
+      if (ids === undefined) byOrigin.set(reg.origin, [reg.id]);
+      else ids.push(reg.id);
+    }
+    if (byOrigin === undefined) return;
+    for (const [origin, ids] of byOrigin) {
+      const message: ChangeMessage = { w: ids, s: store, k: key, o: op, r: revision };
+      if (op === 'set') message.v = value;
+      this.send(origin, message);
+    }
+  }
+
+  /**
+   * Sends a change message to one process: to a worker as a system event (in order with the
+   * answers on the same channel); for the primary's own watches, into a queue delivered in a
+   * microtask, in order, as a copy, never from inside an operation.
+   */
+  send(origin: Origin, message: ChangeMessage): void {
+    if (origin !== 'primary') {
+      this.sendToWorker(origin, Op.change, message);
+      return;
+    }
+    if (this.localSink === undefined) return;
+    this.localQueue.push(decode(encode(message)));
+    if (this.localFlushQueued) return;
+    this.localFlushQueued = true;
+    queueMicrotask(() => {
+      this.localFlushQueued = false;
+      const queue = this.localQueue;
+      this.localQueue = [];
+      for (const m of queue) this.localSink?.(m);
+    });
+  }
+
+  /** Forgets every watch and what is queued for the primary. */
+  clear(): void {
+    this.byStore.clear();
+    this.byOrigin.clear();
+    this.localSink = undefined;
+    this.localQueue = [];
+  }
+
+  private unindex(reg: WatchReg): void {
+    const set = this.byStore.get(reg.store);
+    if (set?.delete(reg) && set.size === 0) this.byStore.delete(reg.store);
+  }
+}
