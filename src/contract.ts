@@ -27,6 +27,17 @@ export interface ContractDef {
   readonly methods?: Readonly<Record<string, MethodDef>>;
   /** Pub/sub topics by name, each with its payload schema. */
   readonly events?: Readonly<Record<string, Schema>>;
+  /**
+   * Shared stores by name, each with the schema of its values (keys are strings). The primary
+   * holds them; every process reaches them with `bus.store(name)`.
+   */
+  readonly stores?: Readonly<Record<string, Schema>>;
+  /**
+   * The schema of the app's config: `startCluster({ config })` and `app.config.update(next)`
+   * validate with it (`VALIDATION`), and every worker has the parsed value as
+   * `bus.config.current` before `connect()` resolves.
+   */
+  readonly config?: Schema;
 }
 
 /**
@@ -40,6 +51,10 @@ export interface Contract<D extends ContractDef = ContractDef> {
   readonly methods: ReadonlyMap<string, MethodDef>;
   /** Event payload schemas by topic. */
   readonly events: ReadonlyMap<string, Schema>;
+  /** Store value schemas by store name. */
+  readonly stores: ReadonlyMap<string, Schema>;
+  /** The config schema, or undefined when the contract has none. */
+  readonly config: Schema | undefined;
 }
 
 const RESERVED = new Set(['then', 'constructor', 'prototype', '__proto__', 'toString', 'valueOf']);
@@ -65,7 +80,8 @@ function isSchema(value: unknown): value is Schema {
  * Defines the contract every process of a cluster shares: methods (zod input and output schemas)
  * and events (a zod payload schema per topic). Holds no handlers; import it on both sides.
  *
- * @param def - `{ methods?: { name: { input?, output? } }, events?: { topic: schema } }`.
+ * @param def - `{ methods?: { name: { input?, output? } }, events?: { topic: schema },
+ *   stores?: { name: schema }, config?: schema }`.
  * @returns the same definition wrapped as a {@link Contract}; `contract.def` is `def`.
  * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a reserved name (`$…`, `then`,
  *   `__proto__`, …) or a value that is not a zod schema.
@@ -106,7 +122,21 @@ export function defineContract<const D extends ContractDef>(def: D): Contract<D>
     }
     events.set(name, schema);
   }
-  return Object.freeze({ def, methods, events });
+  const stores = new Map<string, Schema>();
+  for (const [name, schema] of Object.entries(def.stores ?? {})) {
+    checkName('store', name);
+    if (!isSchema(schema)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `defineContract: store '${name}' must be a zod schema`,
+      );
+    }
+    stores.set(name, schema);
+  }
+  if (def.config !== undefined && !isSchema(def.config)) {
+    throw new BusError('INVALID_ARGUMENT', 'defineContract: config must be a zod schema');
+  }
+  return Object.freeze({ def, methods, events, stores, config: def.config });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,6 +150,11 @@ type MethodsOf<C extends Contract> =
 type EventsOf<C extends Contract> =
   C['def']['events'] extends Readonly<Record<string, Schema>>
     ? C['def']['events']
+    : Record<never, never>;
+
+type StoresOf<C extends Contract> =
+  C['def']['stores'] extends Readonly<Record<string, Schema>>
+    ? C['def']['stores']
     : Record<never, never>;
 
 /** The method names of contract `C`. */
@@ -155,3 +190,28 @@ export type EventInput<C extends Contract, T extends TopicName<C>> = z.input<Eve
 
 /** What a subscriber to topic `T` receives (zod's output type, after parsing). */
 export type EventPayload<C extends Contract, T extends TopicName<C>> = z.output<EventsOf<C>[T]>;
+
+/** The store names of contract `C`. */
+export type StoreName<C extends Contract> = keyof StoresOf<C> & string;
+
+/** What a reader of store `S` gets (zod's output type of the store's schema, after parsing). */
+export type StoreValue<C extends Contract, S extends StoreName<C>> = z.output<StoresOf<C>[S]>;
+
+/** What a writer of store `S` passes (zod's input type of the store's schema). */
+export type StoreInput<C extends Contract, S extends StoreName<C>> = z.input<StoresOf<C>[S]>;
+
+/**
+ * What `startCluster({ config })` and `app.config.update()` take (zod's input type of the
+ * contract's config schema); `undefined` for a contract without one.
+ */
+export type ConfigInput<C extends Contract> = C['def']['config'] extends infer S extends Schema
+  ? z.input<S>
+  : undefined;
+
+/**
+ * What `bus.config.current` holds (zod's output type of the contract's config schema, after
+ * parsing); `undefined` for a contract without one.
+ */
+export type ConfigValue<C extends Contract> = C['def']['config'] extends infer S extends Schema
+  ? z.output<S>
+  : undefined;

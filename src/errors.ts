@@ -26,6 +26,11 @@
  * - `OVERLOADED`: the channel's outbound queue is full (the peer does not keep up); nothing was
  *   sent.
  * - `VALIDATION`: an app-supplied config failed the contract's config schema; has `issues`.
+ * - `CONFLICT`: a store write's `ifRevision` no longer matches the entry (nothing was written).
+ * - `STORE_FULL`: a store write would exceed the store's `maxEntries` (nothing was written).
+ * - `LOCK_TIMEOUT`: a lock was not acquired within its `waitMs`.
+ * - `PERSIST_FAILED`: the store snapshot file could not be read (corrupt, truncated, not a
+ *   snapshot) or written.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -44,6 +49,10 @@ export const BUS_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'OVERLOADED',
   'VALIDATION',
+  'CONFLICT',
+  'STORE_FULL',
+  'LOCK_TIMEOUT',
+  'PERSIST_FAILED',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */

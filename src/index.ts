@@ -14,10 +14,21 @@ export type {
   Handler,
   HandlerContext,
   Origin,
+  SlotTarget,
   Target,
 } from './bus/types.js';
 export { type ConnectOptions, connect, WorkerBus } from './bus/worker.js';
+export { ClusterConfig } from './config/primary.js';
+export type {
+  ConfigAck,
+  ConfigChangeHandler,
+  ConfigChangeInfo,
+  ConfigUpdateResult,
+} from './config/types.js';
+export { WorkerConfig } from './config/worker.js';
 export {
+  type ConfigInput,
+  type ConfigValue,
   type Contract,
   type ContractDef,
   defineContract,
@@ -31,6 +42,9 @@ export {
   type MethodName,
   type MethodOutput,
   type Schema,
+  type StoreInput,
+  type StoreName,
+  type StoreValue,
   type TopicName,
 } from './contract.js';
 export {
@@ -43,12 +57,56 @@ export {
   RemoteError,
   type RemoteErrorJSON,
 } from './errors.js';
+export type {
+  ClusterHealth,
+  EventLoopDelay,
+  HealthCheckResult,
+  HealthOptions,
+  HealthReport,
+  UnhealthyReason,
+  WorkerHealth,
+  WorkerState,
+} from './health/types.js';
+export { type HealthCheck, HealthChecks } from './health/worker.js';
+export type {
+  CounterStore,
+  DeleteOptions,
+  IncrementOptions,
+  KeysOptions,
+  Lease,
+  LockOptions,
+  PersistOptions,
+  SetOptions,
+  Store,
+  StoreCallOptions,
+  StoreChange,
+  StoreEntry,
+  StoreHostOptions,
+  StoreLimits,
+  StoreOf,
+  UpdateOptions,
+  Watch,
+  WatchOptions,
+} from './state/types.js';
 export {
   type CloseOptions,
   ClusterApp,
   type ClusterEvents,
+  type DrainReason,
+  type KillReason,
+  type ReplaceReason,
+  type RestartOptions,
+  type RestartResult,
+  type ScaleResult,
+  type SlotRestart,
   type StartClusterOptions,
   startCluster,
   type WorkerExitEvent,
   type WorkerInfo,
+  type WorkerReadyEvent,
 } from './supervisor/cluster.js';
+export type {
+  CloseOnDrainOptions,
+  DrainableServer,
+  DrainHandler,
+} from './supervisor/worker-drain.js';

@@ -13,9 +13,11 @@ import {
   type EventFrame,
   type GatherItem,
   Kind,
+  type Outgoing,
   PRIMARY_ID,
   type RequestFrame,
   type ResponseFrame,
+  type WelcomeFrame,
 } from '../protocol/envelope.js';
 import {
   type ControlFrame,
@@ -46,12 +48,21 @@ interface WorkerEntry {
   pid: number | undefined;
   /** Methods the worker handles, as it last announced. */
   handles: ReadonlySet<string>;
+  /** Being drained: `'any'` calls go elsewhere when another worker handles the method. */
+  draining: boolean;
 }
 
 /** Events the primary's bus emits for the supervisor, besides {@link BusEvents}. */
 export interface PrimaryBusHooks {
   /** A worker's bus completed its handshake. */
   connected(workerId: number, pid: number): void;
+  /** What a worker's welcome carries besides its id: its slot and the current config. */
+  welcome?(workerId: number): {
+    readonly slot?: number | undefined;
+    readonly config?: { readonly version: number; readonly value: unknown } | undefined;
+  };
+  /** The id of the worker serving `slot`, for `{ slot }` targets; undefined if none. */
+  resolveSlot?(slot: number): number | undefined;
 }
 
 /**
@@ -81,6 +92,11 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   private nextLocalId = 1;
   private anyCursor = 0;
   private readonly goneListeners = new Set<(workerId: number) => void>();
+  /**
+   * While the cluster starts: requests to the primary's own handlers and events for its
+   * subscribers, in arrival order, run by {@link release}.
+   */
+  private held: Array<() => void> | undefined = [];
 
   /** @internal Made by `startCluster`. */
   constructor(
@@ -119,27 +135,34 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       connected: false,
       pid: undefined,
       handles: new Set(),
+      draining: false,
     };
     entry.peer = this.makePeer(entry);
     this.workers.set(id, entry);
   }
 
   private makePeer(entry: WorkerEntry): Peer {
-    return new Peer(entry.link, `worker ${entry.id}`, {
-      request: (peer, frame, call) => this.onRequest(entry, peer, frame, call),
-      event: (_peer, frame) => this.onEvent(entry, frame),
-      control: (_peer, frame) => this.onControl(entry, frame),
-      invalid: (_peer, reason) =>
-        this.report(new BusError('PROTOCOL', `from worker ${entry.id}: ${reason}`)),
-      closed: (peer) => {
-        const wasConnected = entry.connected;
-        if (entry.peer === peer) {
-          entry.connected = false;
-          this.workers.delete(entry.id);
-        }
-        if (wasConnected) for (const l of [...this.goneListeners]) l(entry.id);
+    return new Peer(
+      entry.link,
+      `worker ${entry.id}`,
+      {
+        request: (peer, frame, call) => this.onRequest(entry, peer, frame, call),
+        event: (_peer, frame) => this.onEvent(entry, frame),
+        control: (_peer, frame) => this.onControl(entry, frame),
+        invalid: (_peer, reason) =>
+          this.report(new BusError('PROTOCOL', `from worker ${entry.id}: ${reason}`)),
+        closed: (peer) => {
+          const wasConnected = entry.connected;
+          if (entry.peer === peer) {
+            entry.connected = false;
+            this.workers.delete(entry.id);
+          }
+          if (wasConnected) for (const l of [...this.goneListeners]) l(entry.id);
+        },
       },
-    });
+      'TARGET_EXITED',
+      this.flowLimits,
+    );
   }
 
   private onControl(entry: WorkerEntry, frame: ControlFrame): void {
@@ -150,7 +173,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
           return;
         }
         entry.pid = frame.pid;
-        entry.peer.send({ k: Kind.welcome, w: entry.id });
+        this.sendWelcome(entry);
         return;
       case Kind.ready:
         if (entry.pid === undefined || entry.connected) {
@@ -168,11 +191,14 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         // The worker closed its bus on purpose: settle what was routed to it, and be ready
         // for a new hello on the same channel.
         const old = entry.peer;
+        const wasConnected = entry.connected;
         entry.connected = false;
         entry.pid = undefined;
         entry.handles = new Set();
         entry.peer = this.makePeer(entry);
         old.close('TARGET_EXITED', `worker ${entry.id} closed its bus`);
+        // Its bus is gone as surely as if it had exited: its leases and watches end now.
+        if (wasConnected) for (const l of [...this.goneListeners]) l(entry.id);
         return;
       }
       default:
@@ -182,12 +208,57 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     }
   }
 
+  private sendWelcome(entry: WorkerEntry): void {
+    const extras = this.hooks.welcome?.(entry.id);
+    const frame: Outgoing<WelcomeFrame> = { k: Kind.welcome, w: entry.id };
+    if (extras?.slot !== undefined) frame.n = extras.slot;
+    if (extras?.config !== undefined) {
+      frame.c = { v: extras.config.version, ...encode(extras.config.value) };
+    }
+    entry.peer.send(frame);
+  }
+
+  /** The worker serving `slot`; throws `NO_TARGET` when the slot has none. */
+  private slotWorker(slot: number): number {
+    const id = this.hooks.resolveSlot?.(slot);
+    if (id === undefined) {
+      throw new BusError(
+        'NO_TARGET',
+        `no worker serves slot ${slot} (unknown slot, or restarting)`,
+      );
+    }
+    return id;
+  }
+
+  /** @internal Marks a worker as draining (or not): `'any'` calls avoid it. */
+  setDraining(workerId: number, draining: boolean): void {
+    const entry = this.workers.get(workerId);
+    if (entry !== undefined) entry.draining = draining;
+  }
+
+  /** @internal Calls in flight to a worker (sent by the primary or forwarded by it). */
+  inFlightTo(workerId: number): number {
+    return this.workers.get(workerId)?.peer.pendingCount ?? 0;
+  }
+
   // ------------------------------------------------------------------ hub: requests from workers
 
   private onRequest(from: WorkerEntry, peer: Peer, frame: RequestFrame, call: InboundCall): void {
-    const target = frame.t;
+    let target = frame.t;
+    if (frame.n !== undefined) {
+      try {
+        target = this.slotWorker(frame.n);
+      } catch (error) {
+        peer.fail(frame.i, asBusError(error));
+        return;
+      }
+    }
     if (target === undefined || target === PRIMARY_ID) {
-      this.serve(peer, frame.i, frame.m, frame, from.id, call);
+      if (this.held !== undefined && !isSystemName(frame.m)) {
+        this.held.push(() => this.serve(peer, frame.i, frame.m, frame, from.id, call));
+      } else {
+        this.serve(peer, frame.i, frame.m, frame, from.id, call);
+      }
       return;
     }
     if (target === 'all') {
@@ -252,15 +323,17 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     return entry;
   }
 
-  /** Picks a connected worker that handles `method`, round-robin. */
+  /** Picks a connected worker that handles `method`, round-robin; draining ones as a last resort. */
   private pickAny(method: string): WorkerEntry {
-    const candidates: WorkerEntry[] = [];
+    let candidates: WorkerEntry[] = [];
+    const draining: WorkerEntry[] = [];
     let connected = 0;
     for (const w of this.workers.values()) {
       if (!w.connected) continue;
       connected++;
-      if (w.handles.has(method)) candidates.push(w);
+      if (w.handles.has(method)) (w.draining ? draining : candidates).push(w);
     }
+    if (candidates.length === 0) candidates = draining;
     if (candidates.length === 0) {
       throw connected === 0
         ? new BusError('NO_TARGET', `call '${method}' to any worker: no worker is connected`)
@@ -310,7 +383,10 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     if (target === 'primary') return this.callLocal(method, payload, options);
     let dest: WorkerEntry;
     try {
-      dest = target === 'any' ? this.pickAny(method) : this.connectedEntry(target);
+      dest =
+        target === 'any'
+          ? this.pickAny(method)
+          : this.connectedEntry(typeof target === 'object' ? this.slotWorker(target.slot) : target);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -334,7 +410,10 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       const controller = new AbortController();
       this.localInbound.set(id, controller);
       this.local.add(id, opts);
-      this.serve(this.localResponder, id, method, payload, 'primary', controller);
+      // Deferred like a local publish's delivery, so the two keep their order.
+      queueMicrotask(() =>
+        this.serve(this.localResponder, id, method, payload, 'primary', controller),
+      );
     });
   }
 
@@ -363,15 +442,46 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       );
       return;
     }
-    for (const w of this.workers.values()) {
-      if (w.connected && w.id !== from.id) w.peer.send(frame);
-    }
-    this.deliver(frame.m, frame, from.id);
+    this.fanOut(frame, from.id);
+    if (this.held !== undefined) this.held.push(() => this.deliver(frame.m, frame, from.id));
+    else this.deliver(frame.m, frame, from.id);
   }
 
   protected broadcast(topic: string, payload: Encoded): void {
-    const frame: Omit<EventFrame, '$cb'> = { k: Kind.event, m: topic, s: PRIMARY_ID, ...payload };
-    for (const w of this.workers.values()) if (w.connected) w.peer.send(frame);
+    this.fanOut({ k: Kind.event, m: topic, s: PRIMARY_ID, ...payload }, undefined);
+  }
+
+  /**
+   * Sends an event frame to every connected worker but `except`. A worker whose queue is over
+   * `maxQueueBytes` is skipped and reported (`OVERLOADED` on the `error` event), never silently.
+   */
+  private fanOut(frame: Omit<EventFrame, '$cb'>, except: number | undefined): void {
+    for (const w of this.workers.values()) {
+      if (!w.connected || w.id === except) continue;
+      if (w.peer.overloaded) {
+        this.report(
+          new BusError(
+            'OVERLOADED',
+            `event '${frame.m}' not sent to worker ${w.id}: it is not keeping up (over maxQueueBytes waiting to be sent)`,
+          ),
+        );
+        continue;
+      }
+      w.peer.send(frame);
+    }
+  }
+
+  /**
+   * @internal Ends the startup hold: one macrotask later (so that the code right after
+   * `await startCluster()` has registered the primary's handlers and subscribers), what arrived
+   * for the primary meanwhile runs, in arrival order. Called by `startCluster`.
+   */
+  release(): void {
+    setImmediate(() => {
+      const held = this.held;
+      this.held = undefined;
+      if (held !== undefined && !this.closing) for (const run of held) run();
+    });
   }
 
   /**
@@ -408,6 +518,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       w.peer.close('CLOSED', 'the primary closed its bus');
     this.workers.clear();
     this.goneListeners.clear();
+    this.held = undefined;
     this.local.rejectAll('CLOSED', (label) => `${label} failed: the bus was closed`);
     for (const c of this.localInbound.values())
       c.abort(new BusError('CLOSED', 'the bus was closed'));

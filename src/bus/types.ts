@@ -15,9 +15,17 @@ import type { BusError } from '../errors.js';
 
 /**
  * Where a call goes: `'primary'`; a worker id (Node's `cluster.worker.id`, a positive integer);
- * or `'any'`, one connected worker that handles the method, chosen round-robin by the primary.
+ * `{ slot }`, the worker currently serving that stable slot (0..N-1; a replacement inherits its
+ * slot); or `'any'`, one connected worker that handles the method, chosen round-robin by the
+ * primary (workers being drained only when no other one handles it).
  */
-export type Target = 'primary' | 'any' | number;
+export type Target = 'primary' | 'any' | number | SlotTarget;
+
+/** A call target by stable slot: the worker currently serving slot `slot` (0..N-1). */
+export interface SlotTarget {
+  /** The slot, an integer >= 0. */
+  readonly slot: number;
+}
 
 /** Who sent a request or an event: `'primary'` or a worker id. */
 export type Origin = 'primary' | number;

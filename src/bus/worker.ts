@@ -4,17 +4,27 @@
  * @module
  */
 import cluster from 'node:cluster';
+import { WorkerConfig } from '../config/worker.js';
 import type { Contract } from '../contract.js';
-import { BusError } from '../errors.js';
-import { encode } from '../protocol/codec.js';
+import { BusError, toBusError } from '../errors.js';
+import { HealthChecks } from '../health/worker.js';
+import { decode, encode } from '../protocol/codec.js';
 import {
   type Encoded,
   type EventFrame,
   type GatherItem,
   Kind,
   PRIMARY_ID,
+  type WelcomeFrame,
 } from '../protocol/envelope.js';
 import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
+import {
+  type CloseOnDrainOptions,
+  type DrainableServer,
+  type DrainHandler,
+  WorkerDrain,
+} from '../supervisor/worker-drain.js';
+import { attachWorkerProtocols, deferSignalsToPrimary } from '../supervisor/worker-side.js';
 import { primaryLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
 import {
@@ -33,6 +43,20 @@ export interface ConnectOptions extends BusOptions {
    * @default 10_000
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * Hold back this worker's readiness until it calls `bus.ready()` (e.g. after warming a cache):
+   * until then the primary routes no call to it, and `startCluster`, rolling restarts and
+   * replacements wait for it (up to their `readyTimeoutMs`).
+   * @default false (ready once `connect()` resolved)
+   */
+  readonly manualReady?: boolean;
+  /**
+   * Leave SIGINT and SIGTERM to the primary while the bus is open: this worker ignores them (a
+   * Ctrl-C or a group-wide SIGTERM reaches the primary too, which drains the workers), so that
+   * in-flight requests are not dropped. `false` keeps Node's default (exit at once).
+   * @default true
+   */
+  readonly signals?: boolean;
 }
 
 /** Extra time a worker waits for a gather beyond its per-worker `timeoutMs`, in ms. */
@@ -45,19 +69,41 @@ const GATHER_GRACE_MS = 1_000;
 export class WorkerBus<C extends Contract> extends BaseBus<C> {
   /** This worker's id (Node's `cluster.worker.id`). */
   readonly self: number;
+  /** The cluster's config as this worker runs it: `current` (typed), `version`, `onChange()`. */
+  readonly config: WorkerConfig<C>;
+  /** This worker's health checks: `addCheck(name, check)`. */
+  readonly health: HealthChecks;
   private readonly peer: Peer;
   private announceQueued = false;
+  private slotValue = 0;
+  private readonly drainer: WorkerDrain;
+  private readonly manualReady: boolean;
+  private welcomed = false;
+  private readyWanted = false;
+  private readySent = false;
 
   /** @internal Made by {@link connect}; `link` is the channel to the primary. */
   constructor(
     contract: C,
     link: Link,
     workerId: number,
-    options: BusOptions,
-    onWelcome: () => void,
+    options: ConnectOptions,
+    onWelcome: (error?: BusError) => void,
   ) {
     super(contract, options);
     this.self = workerId;
+    this.manualReady = options.manualReady === true;
+    this.config = new WorkerConfig<C>(contract.config, () => `worker ${workerId}`);
+    this.health = new HealthChecks({
+      workerId,
+      slot: () => this.slotValue,
+      inFlight: () => this.pendingCount,
+      configVersion: () => this.config.version,
+    });
+    this.drainer = new WorkerDrain(
+      () => this.pendingCount,
+      (error) => this.report(error),
+    );
     this.peer = new Peer(
       link,
       'the primary',
@@ -67,9 +113,12 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
         event: (_peer, frame) => this.deliver(frame.m, frame, origin(frame.s)),
         control: (_peer, frame: ControlFrame) => {
           if (frame.k !== Kind.welcome) return;
-          onWelcome();
+          const error = this.welcome(frame);
+          onWelcome(error);
           // One macrotask later, the code after `await connect()` has registered its handlers.
-          setImmediate(() => this.peer.send({ k: Kind.ready, m: [...this.handlers.keys()] }));
+          if (error === undefined && (!this.manualReady || this.readyWanted)) {
+            setImmediate(() => this.sendReady());
+          }
         },
         invalid: (_peer, reason) =>
           this.report(new BusError('PROTOCOL', `from the primary: ${reason}`)),
@@ -79,8 +128,93 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
         },
       },
       'CLOSED',
+      this.flowLimits,
     );
+    const detach = attachWorkerProtocols(this as unknown as WorkerBus<Contract>, {
+      config: this.config as unknown as WorkerConfig<Contract>,
+      health: this.health,
+      drain: this.drainer,
+      report: (error) => this.report(error),
+    });
+    void this.closed.then(detach);
     this.peer.send({ k: Kind.hello, pid: process.pid });
+  }
+
+  /** Reads the welcome: slot and config. Returns the error that fails `connect()`, if any. */
+  private welcome(frame: WelcomeFrame): BusError | undefined {
+    this.slotValue = frame.n ?? 0;
+    try {
+      this.config.init(frame.c?.v, frame.c === undefined ? undefined : decode(frame.c));
+    } catch (error) {
+      return toBusError(error, 'PROTOCOL');
+    }
+    this.welcomed = true;
+    return undefined;
+  }
+
+  private sendReady(): void {
+    if (this.readySent || this.peer.closed) return;
+    this.readySent = true;
+    this.peer.send({ k: Kind.ready, m: [...this.handlers.keys()] });
+  }
+
+  /**
+   * This worker's stable slot (0..N-1): its replacement (crash, rolling restart, unhealthy)
+   * inherits it, unlike Node's ever-growing worker id. A call target as `{ slot }`. Set before
+   * `connect()` resolves (0 for a bus not started by `startCluster`).
+   */
+  get slot(): number {
+    return this.slotValue;
+  }
+
+  /**
+   * Declares this worker ready, when it connected with `{ manualReady: true }`: from now on the
+   * primary routes calls to it and pings it, and whoever waits for its readiness (startCluster,
+   * a rolling restart, a replacement) goes on. Idempotent; without `manualReady` it does nothing
+   * (the worker was ready once `connect()` resolved).
+   */
+  ready(): void {
+    if (!this.manualReady) return;
+    this.readyWanted = true;
+    if (this.welcomed) this.sendReady();
+  }
+
+  /** Whether the primary has asked this worker to drain (it is being replaced or stopped). */
+  get draining(): boolean {
+    return this.drainer.draining;
+  }
+
+  /**
+   * Registers a drain handler, run when the primary drains this worker (rolling restart,
+   * replacement, scale-down, close, SIGTERM): stop taking new work and finish what is in flight
+   * (close servers, flush queues, close pools). Handlers run concurrently; the worker reports
+   * itself drained when all have settled and its bus calls have settled, then Node disconnects
+   * it and it exits when nothing keeps it alive. The primary kills it at `drainTimeoutMs`.
+   * A handler that throws is reported on the `error` event.
+   *
+   * @returns a function that removes the handler.
+   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a handler that is not a function.
+   */
+  onDrain(handler: DrainHandler): () => void {
+    return this.drainer.onDrain(handler);
+  }
+
+  /**
+   * Closes an HTTP(S) server gracefully when this worker is drained, without failing a request:
+   * it stops accepting connections (other workers get them), answers every further request with
+   * `Connection: close` so keep-alive clients reconnect elsewhere, closes connections idle for
+   * `idleGraceMs`, and the drain waits until every connection has ended. Unlike Node's
+   * `server.close()`, it does not destroy idle keep-alive sockets at once (a client may be
+   * writing its next request on one, and would get ECONNRESET).
+   *
+   * @param server - an `http.Server` or `https.Server` (HTTP/1.1).
+   * @param options - `idleGraceMs` (default 1_000 ms).
+   * @returns a function that undoes the registration.
+   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for something that is not an
+   *   http(s) server, or a bad `idleGraceMs`.
+   */
+  closeOnDrain(server: DrainableServer, options?: CloseOnDrainOptions): () => void {
+    return this.drainer.closeOnDrain(server, options);
   }
 
   /** Calls and inbound requests not yet settled, for leak checks. */
@@ -97,9 +231,17 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     const frame: OutgoingRequest = { k: Kind.request, m: method };
     if (payload.p !== undefined) frame.p = payload.p;
     if (payload.q !== undefined) frame.q = payload.q;
-    if (target !== 'primary') frame.t = target;
+    if (typeof target === 'object') frame.n = target.slot;
+    else if (target !== 'primary') frame.t = target;
     return this.peer.request(frame, {
-      to: target === 'any' ? 'any worker' : target === 'primary' ? 'the primary' : target,
+      to:
+        typeof target === 'object'
+          ? `the worker in slot ${target.slot}`
+          : target === 'any'
+            ? 'any worker'
+            : target === 'primary'
+              ? 'the primary'
+              : target,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     });
@@ -124,6 +266,12 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
   }
 
   protected broadcast(topic: string, payload: Encoded): void {
+    if (this.peer.overloaded) {
+      throw new BusError(
+        'OVERLOADED',
+        `publish '${topic}': the primary is not keeping up (over maxQueueBytes waiting to be sent)`,
+      );
+    }
     const frame: Omit<EventFrame, '$cb'> = { k: Kind.event, m: topic, s: this.self, ...payload };
     this.peer.send(frame);
   }
@@ -168,11 +316,14 @@ let current: WorkerBus<Contract> | undefined;
  * Call it once per worker process, early (messages the primary sends before it are not seen).
  *
  * @param contract - the same contract the primary was started with.
- * @param options - `callTimeoutMs` (default 30_000 ms), `connectTimeoutMs` (default 10_000 ms).
- * @returns the worker's {@link WorkerBus}.
+ * @param options - `callTimeoutMs` (default 30_000 ms), `connectTimeoutMs` (default 10_000 ms),
+ *   `manualReady` (default false), `signals` (default true).
+ * @returns the worker's {@link WorkerBus}, its `slot` and `config.current` already set.
  * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` outside a cluster
  *   worker or when this process already has an open bus, `TIMEOUT` when the primary does not
- *   answer within `connectTimeoutMs`, `CLOSED` when the channel closes first.
+ *   answer within `connectTimeoutMs`, `CLOSED` when the channel closes first, `VALIDATION` when
+ *   the config the primary sent fails this worker's contract (or none came though the contract
+ *   has a config schema).
  */
 export function connect<C extends Contract>(
   contract: C,
@@ -211,13 +362,19 @@ export function connect<C extends Contract>(
       void bus.close();
     }, connectTimeoutMs);
     timer.unref();
-    const bus: WorkerBus<C> = new WorkerBus(contract, primaryLink(), workerId, options, () => {
+    const bus: WorkerBus<C> = new WorkerBus(contract, primaryLink(), workerId, options, (error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(bus);
+      if (error === undefined) {
+        resolve(bus);
+        return;
+      }
+      reject(error);
+      void bus.close();
     });
     current = bus as unknown as WorkerBus<Contract>;
+    if (options.signals !== false) void bus.closed.then(deferSignalsToPrimary());
     void bus.closed.then(() => {
       if (settled) return;
       settled = true;
