@@ -1,0 +1,55 @@
+/**
+ * The contract of the HTTP cluster example: what the workers and the primary say to each other
+ * while every worker serves HTTP on one shared port.
+ */
+import { defineContract } from 'clusterbus';
+import { z } from 'zod';
+
+/** The routes a worker serves; `other` counts everything else (404s). */
+export const ROUTES = ['/', '/cache', '/peer', '/primary', '/invalidate', 'other'] as const;
+export type Route = (typeof ROUTES)[number];
+
+/** What a worker has done since it started, counted by the worker itself. */
+export const WorkerStats = z.object({
+  workerId: z.number(),
+  pid: z.number(),
+  /** HTTP responses sent, by route. */
+  requests: z.record(z.enum(ROUTES), z.number()),
+  /** `hello` calls this worker answered for peers, and its own peer calls it had to re-route. */
+  peerCalls: z.object({ answered: z.number(), rerouted: z.number() }),
+  /** Its own in-memory cache. */
+  cache: z.object({ entries: z.number(), hits: z.number(), misses: z.number() }),
+  /** Invalidations it published, applied (its own included), and the last distinct keys applied. */
+  invalidations: z.object({
+    published: z.number(),
+    applied: z.number(),
+    recentKeys: z.array(z.string()),
+  }),
+});
+export type WorkerStats = z.output<typeof WorkerStats>;
+
+const Who = z.object({ workerId: z.number(), pid: z.number() });
+
+export const contract = defineContract({
+  methods: {
+    /** GET /peer: one worker greets another, through the primary. */
+    hello: { input: z.object({ from: z.number() }), output: Who.extend({ answered: z.number() }) },
+    /** GET /primary: answered by the primary. */
+    clusterInfo: {
+      output: z.object({
+        pid: z.number(),
+        workers: z.array(z.number()),
+        restarts: z.number(),
+        uptimeMs: z.number(),
+      }),
+    },
+    /** A worker's counters, gathered by the demo with `callAll`. */
+    stats: { output: WorkerStats },
+  },
+  events: {
+    /** POST /invalidate: every worker drops `key` from its own cache. */
+    'cache.invalidate': z.object({ key: z.string().min(1) }),
+    /** The connected workers, published by the primary whenever the set changes. */
+    'cluster.members': z.object({ workers: z.array(z.number()) }),
+  },
+});
