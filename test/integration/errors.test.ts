@@ -317,28 +317,17 @@ describe('stacks', () => {
     expectStackAt(error, FILE, from, to);
   });
 
-  it('points a rejection at the issuing line when the call is awaited later', async () => {
-    const from = lineHere();
+  it('by default, points a rejection of a call awaited later at the line that awaits it', async () => {
     const pending = app.bus.call(w2, 'hang', undefined, { timeoutMs: 100 });
-    const to = lineHere();
     await app.bus.call(w1, 'add', { a: 1, b: 1 });
     let error: unknown;
+    const from = lineHere();
     try {
       await pending;
     } catch (e) {
       error = e;
     }
-    expect((error as BusError).code).toBe('TIMEOUT');
-    expectStackAt(error, FILE, from, to);
-  });
-
-  it('points a rejection at the issuing line when no async function awaits the call', async () => {
-    const from = lineHere();
-    const caught = new Promise<unknown>((resolve) => {
-      app.bus.call(w2, 'hang', undefined, { timeoutMs: 100 }).catch(resolve);
-    });
     const to = lineHere();
-    const error = await caught;
     expect((error as BusError).code).toBe('TIMEOUT');
     expectStackAt(error, FILE, from, to);
   });
@@ -353,6 +342,46 @@ describe('stacks', () => {
     }
     const to = lineHere();
     expect((error as BusError).code).toBe('NO_TARGET');
+    expectStackAt(error, FILE, from, to);
+  });
+});
+
+describe('stacks with callSiteStacks: true (captured when the call is issued)', () => {
+  let stacked: App | undefined;
+  let target = 0;
+  beforeAll(async () => {
+    stacked = await start({ workers: 1, callSiteStacks: true });
+    target = stacked.workers()[0]!.id;
+  });
+  afterAll(async () => {
+    // Only this cluster: the file's main cluster is still running (its afterAll checks every pid).
+    await stacked?.close();
+    expect(stacked?.bus.pendingCount).toBe(0);
+  });
+
+  it('points a rejection at the issuing line when the call is awaited later', async () => {
+    const from = lineHere();
+    const pending = stacked!.bus.call(target, 'hang', undefined, { timeoutMs: 100 });
+    const to = lineHere();
+    await stacked!.bus.call(target, 'add', { a: 1, b: 1 });
+    let error: unknown;
+    try {
+      await pending;
+    } catch (e) {
+      error = e;
+    }
+    expect((error as BusError).code).toBe('TIMEOUT');
+    expectStackAt(error, FILE, from, to);
+  });
+
+  it('points a rejection at the issuing line when no async function awaits the call', async () => {
+    const from = lineHere();
+    const caught = new Promise<unknown>((resolve) => {
+      stacked!.bus.call(target, 'hang', undefined, { timeoutMs: 100 }).catch(resolve);
+    });
+    const to = lineHere();
+    const error = await caught;
+    expect((error as BusError).code).toBe('TIMEOUT');
     expectStackAt(error, FILE, from, to);
   });
 });
