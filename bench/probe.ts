@@ -19,6 +19,24 @@ if (cluster.isPrimary) {
   const s = 'x'.repeat(Math.max(0, size - 8));
 
   const sequential = process.env.PROBE_SEQ !== undefined;
+  const { readFileSync } = await import('node:fs');
+  /** CPU time (user+system) of a process in µs, from /proc (clock ticks of 10 ms: use many calls). */
+  const cpuOf = (pid: number) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  };
+  const cpuReport: string[] = [];
+  async function withCpu(label: string, pid: number, run: () => Promise<number>): Promise<number> {
+    const p0 = process.cpuUsage();
+    const w0 = cpuOf(pid);
+    const rate = await run();
+    const p1 = process.cpuUsage(p0);
+    const w1 = cpuOf(pid);
+    cpuReport.push(
+      `${label}: primary ${((p1.user + p1.system) / calls).toFixed(2)} µs/call, worker ${((w1 - w0) / calls).toFixed(2)} µs/call`,
+    );
+    return rate;
+  }
   async function pipelined(call: () => Promise<unknown>): Promise<number> {
     if (sequential) {
       const lat: number[] = [];
@@ -58,14 +76,14 @@ if (cluster.isPrimary) {
       pending.delete(m.id);
       f?.(m.r);
     });
-    const rate = await pipelined(
+    const rate = await withCpu('raw', w.process.pid!, () => pipelined(
       () =>
         new Promise((resolve) => {
           const i = ++id;
           pending.set(i, resolve);
           w.send({ id: i, m: 'echo', a: { s } });
         }),
-    );
+    ));
     w.kill();
     return rate;
   }
@@ -79,10 +97,10 @@ if (cluster.isPrimary) {
       env: { PROBE_MODE: 'bus' },
     });
     const id = app.workers()[0]!.id;
-    const rate = await pipelined(async () => {
+    const rate = await withCpu('bus', app.workers()[0]!.pid!, () => pipelined(async () => {
       const r = await app.bus.call(id, 'echo', { s });
       if (r.s.length !== s.length) throw new Error('bad reply');
-    });
+    }));
     await app.close();
     return rate;
   }
@@ -93,6 +111,7 @@ if (cluster.isPrimary) {
     results.bus!.push(await bus());
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(cpuReport.join('\n'));
   console.log(
     `payload ${size} B, ${calls} calls x ${rounds} rounds: raw ${med(results.raw!).toFixed(0)}/s, clusterbus ${med(results.bus!).toFixed(0)}/s, ratio ${(med(results.bus!) / med(results.raw!)).toFixed(2)}`,
     JSON.stringify(results, (_k, v) => (typeof v === 'number' ? Math.round(v) : v)),

@@ -192,9 +192,10 @@ export class Peer {
   }
 
   /**
-   * Sends a frame, in order: the first frame of a tick leaves at once (a lone call waits for
-   * nothing); the frames that follow it in the same tick are coalesced into messages of at most
-   * `maxFrames` frames and about `maxBytes` bytes, flushed when the tick ends. While the channel
+   * Sends a frame, in order: the first frame of a job leaves at once (a lone call waits for
+   * nothing); the frames that follow it before the job ends (its promise jobs included: the
+   * flush is a `process.nextTick`, which runs after the microtask queue has drained) are
+   * coalesced into messages of at most `maxFrames` frames and about `maxBytes` bytes. While the channel
    * has `maxUnwritten` messages not yet written, frames wait in the queue. Returns false if the
    * peer is closed. Never refuses for size: callers check {@link overloaded} first.
    *
@@ -204,7 +205,7 @@ export class Peer {
     if (this.closedWith !== undefined) return false;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.scheduledFlush);
+      process.nextTick(this.scheduledFlush);
       if (this.queue.length === 0 && this.unwritten < this.limits.maxUnwritten) {
         this.write({ [MARKER]: PROTOCOL_VERSION, ...frame });
         return this.closedWith === undefined;
