@@ -31,6 +31,8 @@
  * - `LOCK_TIMEOUT`: a lock was not acquired within its `waitMs`.
  * - `PERSIST_FAILED`: the store snapshot file could not be read (corrupt, truncated, not a
  *   snapshot) or written.
+ * - `CONTRACT_MISMATCH`: a worker's contract differs from the primary's (names the methods and
+ *   topics that differ); its `connect()` is refused unless the app allows drift.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -53,6 +55,7 @@ export const BUS_ERROR_CODES = [
   'STORE_FULL',
   'LOCK_TIMEOUT',
   'PERSIST_FAILED',
+  'CONTRACT_MISMATCH',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */

@@ -87,6 +87,13 @@ export interface BusOptions {
    * @default false
    */
   readonly callSiteStacks?: boolean;
+  /**
+   * Primary only: let a worker whose contract differs from the primary's connect anyway (a
+   * rolling deploy that changes the contract), reporting the difference as a `CONTRACT_MISMATCH`
+   * `error` event instead of refusing the worker.
+   * @default false
+   */
+  readonly allowContractMismatch?: boolean;
 }
 
 /** Default of `maxQueueBytes`: 32 MiB. */

@@ -12,6 +12,7 @@ import {
   type Encoded,
   type EventFrame,
   type GatherItem,
+  type HelloFrame,
   Kind,
   type Outgoing,
   PRIMARY_ID,
@@ -19,6 +20,7 @@ import {
   type ResponseFrame,
   type WelcomeFrame,
 } from '../protocol/envelope.js';
+import { describeDrift, fingerprint } from '../protocol/fingerprint.js';
 import {
   type ControlFrame,
   type InboundCall,
@@ -105,7 +107,11 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     private readonly hooks: PrimaryBusHooks,
   ) {
     super(contract, options);
+    this.allowContractMismatch = options.allowContractMismatch === true;
   }
+
+  /** Let workers with a different contract in (reported), instead of refusing them. */
+  private readonly allowContractMismatch: boolean;
 
   /** Ids of the workers whose bus is connected, ascending. */
   connectedWorkers(): number[] {
@@ -172,6 +178,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
           this.report(new BusError('PROTOCOL', `worker ${entry.id} said hello twice`));
           return;
         }
+        if (!this.checkContract(entry, frame)) return;
         entry.pid = frame.pid;
         this.sendWelcome(entry);
         return;
@@ -206,6 +213,34 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
           new BusError('PROTOCOL', `worker ${entry.id} sent an unexpected '${frame.k}' frame`),
         );
     }
+  }
+
+  /**
+   * Compares a worker's contract fingerprint with the primary's. A difference refuses the worker
+   * (`CONTRACT_MISMATCH`, naming what differs: its `connect()` rejects) unless
+   * `allowContractMismatch`, which lets it in and reports the difference.
+   */
+  private checkContract(entry: WorkerEntry, frame: HelloFrame): boolean {
+    const mine = fingerprint(this.contract);
+    if (frame.h === undefined || frame.h === mine.hash) return true;
+    const drift = describeDrift(mine, { hash: frame.h, entries: frame.f ?? {} });
+    const what = drift.length > 0 ? drift.join(', ') : 'the contracts differ';
+    if (this.allowContractMismatch) {
+      this.report(
+        new BusError(
+          'CONTRACT_MISMATCH',
+          `worker ${entry.id} connected with a different contract (allowed by allowContractMismatch): ${what}`,
+        ),
+      );
+      return true;
+    }
+    const refusal = new BusError(
+      'CONTRACT_MISMATCH',
+      `worker ${entry.id}'s contract differs from the primary's: ${what}`,
+    );
+    entry.peer.send({ k: Kind.welcome, w: entry.id, e: refusal.toJSON() });
+    this.report(refusal);
+    return false;
   }
 
   private sendWelcome(entry: WorkerEntry): void {

@@ -17,6 +17,7 @@ import {
   PRIMARY_ID,
   type WelcomeFrame,
 } from '../protocol/envelope.js';
+import { fingerprint } from '../protocol/fingerprint.js';
 import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
 import {
   type CloseOnDrainOptions,
@@ -137,11 +138,18 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
       report: (error) => this.report(error),
     });
     void this.closed.then(detach);
-    this.peer.send({ k: Kind.hello, pid: process.pid });
+    const contractPrint = fingerprint(contract);
+    this.peer.send({
+      k: Kind.hello,
+      pid: process.pid,
+      h: contractPrint.hash,
+      f: contractPrint.entries,
+    });
   }
 
   /** Reads the welcome: slot and config. Returns the error that fails `connect()`, if any. */
   private welcome(frame: WelcomeFrame): BusError | undefined {
+    if (frame.e !== undefined) return BusError.fromJSON(frame.e);
     this.slotValue = frame.n ?? 0;
     try {
       this.config.init(frame.c?.v, frame.c === undefined ? undefined : decode(frame.c));

@@ -66,6 +66,10 @@ export interface HelloFrame extends Base {
   k: typeof Kind.hello;
   /** The worker's pid. */
   pid: number;
+  /** The worker's contract fingerprint hash. */
+  h?: string;
+  /** The worker's contract fingerprint entries (`method:add` -> hash), to name what differs. */
+  f?: Record<string, string>;
 }
 
 export interface WelcomeFrame extends Base {
@@ -74,6 +78,8 @@ export interface WelcomeFrame extends Base {
   w: number;
   /** The worker's stable slot (0..N-1), inherited by its replacement. */
   n?: number;
+  /** The primary refused the worker (e.g. `CONTRACT_MISMATCH`): its `connect()` rejects with it. */
+  e?: BusErrorJSON;
   /** The current config: its version `v` and its value, encoded (`p`/`q`). */
   c?: WelcomeConfig;
 }
@@ -249,9 +255,23 @@ function parseBody(f: Record<string, unknown>): Parsed {
       break;
     case Kind.hello:
       if (!isId(f.pid)) return bad('hello without a pid');
+      if (f.h !== undefined && typeof f.h !== 'string')
+        return bad('hello with an invalid contract hash');
+      if (
+        f.f !== undefined &&
+        (typeof f.f !== 'object' ||
+          f.f === null ||
+          Array.isArray(f.f) ||
+          !Object.values(f.f).every((v) => typeof v === 'string'))
+      ) {
+        return bad('hello with an invalid contract fingerprint');
+      }
       break;
     case Kind.welcome:
       if (!isId(f.w)) return bad('welcome without a worker id');
+      if (f.e !== undefined && (typeof f.e !== 'object' || f.e === null)) {
+        return bad('welcome with a malformed refusal');
+      }
       if (f.n !== undefined && !isId(f.n)) return bad('welcome with an invalid slot');
       if (f.c !== undefined && !isWelcomeConfig(f.c)) return bad('welcome with a malformed config');
       break;
