@@ -8,6 +8,7 @@
  */
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { nanoid } from 'nanoid';
 import superjson from 'superjson';
 import { z } from 'zod';
 import { BusError, toIssues } from '../errors.js';
@@ -124,7 +125,8 @@ export async function readSnapshot(file: string): Promise<SnapshotData | undefin
  * @throws {@link BusError} `PERSIST_FAILED` when it cannot be written.
  */
 export async function writeSnapshot(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Unique per write: two writes that overlap (the interval's and close's) never share a file.
+  const tmp = `${file}.${nanoid(10)}.tmp`;
   try {
     await mkdir(dirname(file), { recursive: true });
     const handle = await open(tmp, 'w');
