@@ -76,14 +76,16 @@ if (cluster.isPrimary) {
       pending.delete(m.id);
       f?.(m.r);
     });
-    const rate = await withCpu('raw', w.process.pid!, () => pipelined(
-      () =>
-        new Promise((resolve) => {
-          const i = ++id;
-          pending.set(i, resolve);
-          w.send({ id: i, m: 'echo', a: { s } });
-        }),
-    ));
+    const rate = await withCpu('raw', w.process.pid!, () =>
+      pipelined(
+        () =>
+          new Promise((resolve) => {
+            const i = ++id;
+            pending.set(i, resolve);
+            w.send({ id: i, m: 'echo', a: { s } });
+          }),
+      ),
+    );
     w.kill();
     return rate;
   }
@@ -97,10 +99,12 @@ if (cluster.isPrimary) {
       env: { PROBE_MODE: 'bus' },
     });
     const id = app.workers()[0]!.id;
-    const rate = await withCpu('bus', app.workers()[0]!.pid!, () => pipelined(async () => {
-      const r = await app.bus.call(id, 'echo', { s });
-      if (r.s.length !== s.length) throw new Error('bad reply');
-    }));
+    const rate = await withCpu('bus', app.workers()[0]!.pid!, () =>
+      pipelined(async () => {
+        const r = await app.bus.call(id, 'echo', { s });
+        if (r.s.length !== s.length) throw new Error('bad reply');
+      }),
+    );
     await app.close();
     return rate;
   }

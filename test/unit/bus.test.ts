@@ -16,6 +16,11 @@ const contract = defineContract({
 });
 type C = typeof contract;
 
+/** The primary's private worker table, for assertions on what it knows. */
+function internals(bus: object): { workers: Map<number, { handles: ReadonlySet<string> }> } {
+  return bus as unknown as { workers: Map<number, { handles: ReadonlySet<string> }> };
+}
+
 let h: Harness<C> | undefined;
 afterEach(async () => {
   if (h !== undefined) {
@@ -53,7 +58,12 @@ describe('routing', () => {
     for (const w of workers) w.handle('who', (_i, ctx) => ctx.caller);
     primary.handle('who', (_i, ctx) => ctx.caller);
     await until(() =>
-      workers.every((_, i) => primary['workers'].get(i + 1)?.handles.has('add') === true),
+      workers.every(
+        (_, i) =>
+          internals(primary)
+            .workers.get(i + 1)
+            ?.handles.has('add') === true,
+      ),
     );
 
     expect(await primary.call(1, 'add', { a: 1, b: 2 })).toBe(3);
@@ -73,7 +83,7 @@ describe('routing', () => {
     workers.forEach((w, i) => {
       if (i !== 1) w.handle('wait', () => `w${i + 1}`);
     });
-    await until(() => primary['workers'].get(3)?.handles.has('wait') === true);
+    await until(() => internals(primary).workers.get(3)?.handles.has('wait') === true);
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add(await primary.call('any', 'wait'));
     expect([...seen].sort()).toEqual(['w1', 'w3']);
@@ -122,7 +132,7 @@ describe('settlement', () => {
     expect(error.code).toBe('TIMEOUT');
     expect(error.stack).toContain('bus.test.ts');
     await until(() => handlerSignal?.aborted === true);
-    expect((handlerSignal?.reason as BusError).code).toBe('ABORTED');
+    expect((handlerSignal!.reason as BusError).code).toBe('ABORTED');
   });
 
   it('aborts with the caller signal, before and after sending, through the primary too', async () => {
@@ -331,6 +341,7 @@ describe('misuse', () => {
     primary.handle('wait', () => 'y');
     expect(() => primary.handle('nope' as 'wait', () => 'x')).toThrow(BusError);
     expect(() => primary.subscribe('nope' as 'tick', () => {})).toThrow(BusError);
+    // biome-ignore lint/suspicious/noThenProperty: the reserved name is what is tested
     expect(() => defineContract({ methods: { then: {} } })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );

@@ -68,10 +68,8 @@ describe('the decoder never throws', () => {
   it('for arbitrary values, marked frames, batches and deep nesting fed to a peer', () => {
     const pair = memoryPair();
     const reasons: string[] = [];
-    let requests = 0;
     const peer = new Peer(pair.a, 'fuzz', {
       request: (p, frame) => {
-        requests++;
         p.fail(frame.i, {
           toJSON: () => ({ code: 'PROTOCOL', message: 'x' }),
         } as unknown as BusError);

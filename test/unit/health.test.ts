@@ -1,0 +1,205 @@
+/** The health protocol over in-memory links: reports, checks, misses, memory, malformed input. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { PrimaryBus } from '../../src/bus/primary.js';
+import { WorkerBus } from '../../src/bus/worker.js';
+import { HealthMonitor, resolveHealthOptions } from '../../src/health/monitor.js';
+import type { HealthReport, UnhealthyReason } from '../../src/health/types.js';
+import { HealthChecks } from '../../src/health/worker.js';
+import { type BusError, type Contract, defineContract } from '../../src/index.js';
+import { memoryPair } from '../../src/transport/memory.js';
+
+const contract = defineContract({ methods: { ping: {} } });
+
+interface Rig {
+  readonly primary: PrimaryBus<Contract>;
+  readonly worker: WorkerBus<Contract>;
+  readonly monitor: HealthMonitor;
+  readonly unhealthy: Array<{
+    workerId: number;
+    reason: UnhealthyReason;
+    detail: string;
+    at: number;
+  }>;
+  readonly reports: HealthReport[];
+  readonly errors: BusError[];
+}
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  if (rig === undefined) return;
+  rig.monitor.stop();
+  await rig.worker.close();
+  await rig.primary.close();
+  expect(rig.primary.pendingCount + rig.worker.pendingCount).toBe(0);
+  rig = undefined;
+});
+
+async function setup(options: Parameters<typeof resolveHealthOptions>[0]): Promise<Rig> {
+  let connected!: () => void;
+  const ready = new Promise<void>((r) => (connected = r));
+  const primary = new PrimaryBus<Contract>(contract, {}, { connected: () => connected() });
+  const pair = memoryPair();
+  primary.attachLink(1, pair.a);
+  const worker = new WorkerBus<Contract>(contract, pair.b, 1, {}, () => {});
+  await ready;
+  const unhealthy: Rig['unhealthy'] = [];
+  const reports: HealthReport[] = [];
+  const errors: BusError[] = [];
+  const monitor = new HealthMonitor(primary, resolveHealthOptions(options), {
+    unhealthy: (workerId, reason, detail) =>
+      unhealthy.push({ workerId, reason, detail, at: performance.now() }),
+    report: (r) => reports.push(r),
+    error: (e) => errors.push(e),
+  });
+  rig = { primary, worker, monitor, unhealthy, reports, errors };
+  return rig;
+}
+
+const until = async (check: () => boolean, ms = 2_000) => {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('HealthChecks', () => {
+  it('refuses a bad check with INVALID_ARGUMENT', () => {
+    const checks = new HealthChecks({
+      workerId: 1,
+      slot: () => 0,
+      inFlight: () => 0,
+      configVersion: () => 0,
+    });
+    checks.addCheck('a', () => {});
+    for (const bad of [
+      () => checks.addCheck('a', () => {}),
+      () => checks.addCheck('', () => {}),
+      () => checks.addCheck('b', 42 as never),
+    ]) {
+      expect(bad).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+  });
+
+  it('reports every check: its value, its error, its timeout', async () => {
+    const checks = new HealthChecks({
+      workerId: 7,
+      slot: () => 2,
+      inFlight: () => 3,
+      configVersion: () => 5,
+    });
+    checks.addCheck('value', async () => ({ n: 1 }));
+    checks.addCheck('nothing', () => undefined);
+    checks.addCheck('throws', () => {
+      throw new Error('nope');
+    });
+    const remove = checks.addCheck('gone', () => {});
+    remove();
+    checks.addCheck('slow', () => new Promise((r) => setTimeout(r, 1_000)));
+    checks.start();
+    const report = await checks.report(30);
+    checks.stop();
+    expect(report).toMatchObject({
+      workerId: 7,
+      slot: 2,
+      pid: process.pid,
+      inFlightCalls: 3,
+      configVersion: 5,
+      healthy: false,
+    });
+    expect(Object.keys(report.checks).sort()).toEqual(['nothing', 'slow', 'throws', 'value']);
+    expect(report.checks.value).toMatchObject({ ok: true, value: { n: 1 } });
+    expect(report.checks.nothing).toEqual({ ok: true, durationMs: expect.any(Number) });
+    expect(report.checks.throws).toMatchObject({ ok: false, error: 'nope' });
+    expect(report.checks.slow).toMatchObject({ ok: false, error: 'timed out after 30 ms' });
+    expect(report.checks.slow!.durationMs).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe('HealthMonitor', () => {
+  it('checks its options', () => {
+    for (const bad of [{ intervalMs: 0 }, { misses: 0 }, { misses: 1.5 }, { maxMemoryBytes: -1 }]) {
+      expect(() => resolveHealthOptions(bad)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    }
+    expect(resolveHealthOptions()).toEqual({
+      intervalMs: 5_000,
+      misses: 3,
+      maxMemoryBytes: undefined,
+      memorySamples: 2,
+      checkTimeoutMs: 2_500,
+    });
+  });
+
+  it('pings a watched worker and keeps its latest report; pings are not pending calls', async () => {
+    const { primary, worker, monitor, reports } = await setup({ intervalMs: 20 });
+    monitor.watch(1);
+    await until(() => reports.length >= 3);
+    expect(reports.at(-1)).toMatchObject({ workerId: 1, pid: process.pid, healthy: true });
+    expect(monitor.view(1)).toMatchObject({ misses: 0, overMemory: 0, report: reports.at(-1) });
+    expect(primary.pendingCount + worker.pendingCount).toBe(0);
+  });
+
+  it('declares a silent worker unhealthy after `misses` pings, within interval × (misses + 1)', async () => {
+    const INTERVAL = 30;
+    const { worker, monitor, unhealthy } = await setup({ intervalMs: INTERVAL, misses: 2 });
+    // The worker stops answering (as a blocked event loop would).
+    (worker as unknown as { systemSubscribers: Map<string, unknown> }).systemSubscribers.delete(
+      '$health:ping',
+    );
+    const t0 = performance.now();
+    monitor.watch(1);
+    await until(() => unhealthy.length > 0);
+    expect(unhealthy).toEqual([
+      {
+        workerId: 1,
+        reason: 'missed-pings',
+        detail: 'missed 2 consecutive pings (interval 30 ms); never answered',
+        at: expect.any(Number),
+      },
+    ]);
+    // Pings at 0, 30, 60: the second miss is counted at 60 (+ timer lateness).
+    expect(unhealthy[0]!.at - t0).toBeGreaterThanOrEqual(2 * INTERVAL - 2);
+    expect(unhealthy[0]!.at - t0).toBeLessThan(INTERVAL * 3 + 50);
+    // No longer watched: no second verdict.
+    await new Promise((r) => setTimeout(r, 4 * INTERVAL));
+    expect(unhealthy).toHaveLength(1);
+    expect(monitor.view(1)).toMatchObject({ misses: 2 });
+  });
+
+  it('declares a worker over maxMemoryBytes unhealthy after memorySamples reports', async () => {
+    const { monitor, unhealthy, reports } = await setup({
+      intervalMs: 20,
+      maxMemoryBytes: 1,
+      memorySamples: 3,
+    });
+    monitor.watch(1);
+    await until(() => unhealthy.length > 0);
+    expect(reports).toHaveLength(3);
+    expect(unhealthy[0]).toMatchObject({ reason: 'memory' });
+    expect(unhealthy[0]!.detail).toMatch(/^rss [\d.]+ MiB over maxMemoryBytes 0\.0 MiB in 3/);
+  });
+
+  it('reports a malformed report as PROTOCOL and ignores it', async () => {
+    const { worker, monitor, errors } = await setup({ intervalMs: 1_000 });
+    monitor.watch(1);
+    worker.systemSend('$health:report', { seq: 1, report: { rssBytes: 'lots' } });
+    await until(() => errors.length > 0);
+    expect(errors[0]!.code).toBe('PROTOCOL');
+  });
+
+  it('stops every timer on stop()', async () => {
+    const { monitor, reports } = await setup({ intervalMs: 10 });
+    monitor.watch(1);
+    await until(() => reports.length >= 1);
+    monitor.stop();
+    expect(monitor.running).toBe(false);
+    const seen = reports.length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(reports.length).toBeLessThanOrEqual(seen + 1); // at most the answer already in flight
+    monitor.watch(1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(reports.length).toBeLessThanOrEqual(seen + 1);
+  });
+});
