@@ -1,275 +1,343 @@
 /**
- * startCluster: forks the workers, connects the primary's bus to each, replaces crashed workers,
- * and shuts the whole cluster down gracefully. The only module besides the transport that
- * touches `node:cluster`.
+ * startCluster and the running cluster: the primary's bus, stable worker slots, crash restarts
+ * with backoff, health checks, config updates, rolling restarts, scaling, signals and graceful
+ * shutdown. The protocols live in their modules (slots, rolling, drain, signals, health, config);
+ * this one wires them together.
  *
  * @module
  */
-import cluster, { type Worker } from 'node:cluster';
-import os from 'node:os';
+import cluster from 'node:cluster';
 import { EventEmitter } from 'eventemitter3';
 import { checkTimeout } from '../bus/base.js';
 import { PrimaryBus } from '../bus/primary.js';
+import { ClusterConfig, loadInitialConfig } from '../config/primary.js';
 import type { Contract } from '../contract.js';
-import { BusError } from '../errors.js';
+import { BusError, toBusError } from '../errors.js';
+import { HealthMonitor } from '../health/monitor.js';
+import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
+import { StoreHost } from '../state/host.js';
+import type { ClusterEvents, RestartResult, ScaleResult, WorkerInfo } from './events.js';
+import {
+  type CloseOptions,
+  checkCount,
+  primaryBusOptions,
+  type ResolvedOptions,
+  type RestartOptions,
+  resolveOptions,
+  type StartClusterOptions,
+} from './options.js';
+import { type OperationTimeouts, rollingRestart, scaleTo } from './rolling.js';
+import { installSignals } from './signals.js';
+import { Slots } from './slots.js';
+import { waitAllReady } from './startup.js';
 
-/** Options of {@link startCluster}. */
-export interface StartClusterOptions<C extends Contract> {
-  /** The contract every worker connects with. */
-  readonly contract: C;
-  /**
-   * How many workers to fork.
-   * @default os.availableParallelism()
-   */
-  readonly workers?: number;
-  /** The worker script (as `cluster.setupPrimary({ exec })`). @default process.argv[1], this script */
-  readonly exec?: string;
-  /** Arguments passed to each worker. @default process.argv.slice(2) */
-  readonly args?: readonly string[];
-  /** Node options of each worker (e.g. `['--import', 'tsx']`). @default process.execArgv */
-  readonly execArgv?: readonly string[];
-  /** Extra environment variables of each worker, on top of `process.env`. */
-  readonly env?: Readonly<Record<string, string>>;
-  /**
-   * Reject with `TIMEOUT` if the workers have not all connected (`connect()` resolved) within
-   * this many ms; the forked workers are killed.
-   * @default 30_000
-   */
-  readonly readyTimeoutMs?: number;
-  /**
-   * Default `timeoutMs` of the primary's calls, in ms.
-   * @default 30_000
-   */
-  readonly callTimeoutMs?: number;
-  /**
-   * Fork a replacement when a worker exits without being asked to (a crash, `process.exit()`).
-   * @default true
-   */
-  readonly restart?: boolean;
-  /**
-   * At most this many replacements within {@link StartClusterOptions.restartWindowMs}; one more
-   * stops replacing and emits `worker:restart-limit` (restart intensity, as in Erlang/OTP).
-   * @default 10
-   */
-  readonly maxRestarts?: number;
-  /** The window of `maxRestarts`, in ms. @default 60_000 */
-  readonly restartWindowMs?: number;
-}
-
-/** Lifecycle events of a {@link ClusterApp}. */
-export interface ClusterEvents {
-  /** A worker was forked. */
-  'worker:fork': (event: { readonly workerId: number }) => void;
-  /** A worker's process is up (Node's `online`). */
-  'worker:online': (event: { readonly workerId: number; readonly pid: number }) => void;
-  /** A worker's bus completed its handshake (`connect()` resolved there). */
-  'worker:connected': (event: { readonly workerId: number; readonly pid: number }) => void;
-  /**
-   * A worker exited. `planned` is true when the primary asked it to (close, disconnect, kill),
-   * false for a crash or an unrequested exit; `replacedBy` is the id of its replacement, if any.
-   */
-  'worker:exit': (event: WorkerExitEvent) => void;
-  /** More than `maxRestarts` replacements within `restartWindowMs`: replacing stopped. */
-  'worker:restart-limit': (event: { readonly restarts: number; readonly windowMs: number }) => void;
-  /** `close()` finished: every worker has exited and the bus is closed. */
-  close: () => void;
-  /** A bus-level problem with no caller to reject (see the bus's `error` event). */
-  error: (error: BusError) => void;
-}
-
-/** The payload of `worker:exit`. */
-export interface WorkerExitEvent {
-  /** Node's worker id of the worker that exited. */
-  readonly workerId: number;
-  /** Its process id. */
-  readonly pid: number | undefined;
-  /** The exit code, or null when killed by a signal. */
-  readonly code: number | null;
-  /** The signal that killed it (e.g. `'SIGKILL'`), or null. */
-  readonly signal: string | null;
-  /** True when the primary asked it to exit (close, disconnect, kill); false for a crash. */
-  readonly planned: boolean;
-  /** The worker id of its replacement, when one was forked. */
-  readonly replacedBy: number | undefined;
-}
-
-/** A worker as {@link ClusterApp.workers} lists it. */
-export interface WorkerInfo {
-  /** Node's worker id: a call target. */
-  readonly id: number;
-  /** Its process id (undefined only before the process has started). */
-  readonly pid: number | undefined;
-  /** Whether its bus is connected. */
-  readonly connected: boolean;
-}
-
-/** Options of {@link ClusterApp.close}. */
-export interface CloseOptions {
-  /**
-   * Workers still alive this many ms after being asked to disconnect are killed with SIGKILL.
-   * @default 10_000
-   */
-  readonly timeoutMs?: number;
-}
+export type {
+  ClusterEvents,
+  DrainReason,
+  KillReason,
+  ReplaceReason,
+  RestartResult,
+  ScaleResult,
+  SlotRestart,
+  WorkerExitEvent,
+  WorkerInfo,
+  WorkerReadyEvent,
+} from './events.js';
+export type { CloseOptions, RestartOptions, StartClusterOptions } from './options.js';
 
 /**
- * A running cluster: the primary's bus, the workers, lifecycle events. Made by {@link startCluster}.
+ * A running cluster: the primary's bus, the workers in their slots, health, config, lifecycle
+ * events. Made by {@link startCluster}.
  */
 export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, unknown> {
   /** The primary's bus. */
   readonly bus: PrimaryBus<C>;
-  private readonly live = new Map<number, Worker>();
-  private readonly restarts: number[] = [];
+  /** The cluster's config: `current`, `version`, `update(next)`, `reload()`. */
+  readonly config: ClusterConfig<C>;
+  /** @internal The shared stores' host, opened by {@link startCluster} before any fork. */
+  storeHost: StoreHost | undefined;
+  /** @internal */
+  readonly slots: Slots;
+  private readonly monitor: HealthMonitor | undefined;
   private closing: Promise<void> | undefined;
-  private restartLimited = false;
+  /** Rolling restarts and scaling, one at a time. */
+  private ops: Promise<unknown> = Promise.resolve();
+  private restarting: Promise<RestartResult> | undefined;
+  private removeSignals: () => void = () => {};
 
   /** @internal Made by {@link startCluster}. */
-  constructor(private readonly options: StartClusterOptions<C>) {
+  constructor(
+    options: StartClusterOptions<C>,
+    private readonly resolved: ResolvedOptions,
+    initialConfig: { readonly value: unknown; readonly raw: unknown } | undefined,
+  ) {
     super();
-    this.bus = new PrimaryBus(
-      options.contract,
-      options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs },
-      { connected: (workerId, pid) => this.emit('worker:connected', { workerId, pid }) },
-    );
-    this.bus.on('error', (error) => {
-      if (this.listenerCount('error') > 0) this.emit('error', error);
-      else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+    this.bus = new PrimaryBus(options.contract, primaryBusOptions(options), {
+      connected: (workerId, pid) => this.slots.onReady(workerId, pid),
+      welcome: (workerId) => this.welcome(workerId),
+      resolveSlot: (slot) => this.slots.resolve(slot),
     });
+    this.bus.on('error', (error) => this.forwardBusError(error));
+    const bus = this.bus as unknown as PrimaryBus<Contract>;
+    this.config = new ClusterConfig(
+      options.contract,
+      {
+        bus,
+        targets: () =>
+          [...this.slots.records.values()]
+            .filter((r) => r.state === 'ready')
+            .map((r) => ({ workerId: r.id, slot: r.slot.index })),
+        closing: () => this.closing !== undefined,
+        updated: (result) => this.emit('config:update', result),
+        error: (error) => this.emit('config:error', { error, source: 'catch-up' }),
+        ackTimeoutMs: resolved.configAckTimeoutMs,
+        configFile: options.configFile,
+      },
+      initialConfig,
+    );
+    this.slots = new Slots(bus, options, resolved, this, {
+      ready: (record) => {
+        this.monitor?.watch(record.id);
+        this.config.catchUp(
+          { workerId: record.id, slot: record.slot.index },
+          record.welcomedVersion,
+        );
+      },
+      retire: (record) => this.monitor?.unwatch(record.id),
+      gone: (record) => this.monitor?.forget(record.id),
+    });
+    this.monitor =
+      resolved.health === undefined
+        ? undefined
+        : new HealthMonitor(bus, resolved.health, {
+            unhealthy: (workerId, reason, detail) => this.onUnhealthy(workerId, reason, detail),
+            report: (report) => this.emit('worker:health', report),
+            error: (error) => this.fail(error),
+          });
   }
 
-  /** The live workers, ascending by id. */
+  /** The live workers, ascending by slot, then by id (a replacement after the one it replaces). */
   workers(): WorkerInfo[] {
     const connected = new Set(this.bus.connectedWorkers());
-    return [...this.live.values()]
-      .map((w) => ({ id: w.id, pid: w.process.pid, connected: connected.has(w.id) }))
-      .sort((a, b) => a.id - b.id);
+    return [...this.slots.records.values()]
+      .sort((a, b) => a.slot.index - b.slot.index || a.id - b.id)
+      .map((r) => ({
+        id: r.id,
+        slot: r.slot.index,
+        pid: r.worker.process.pid,
+        connected: connected.has(r.id),
+        state: r.state,
+      }));
   }
 
-  /** @internal Forks one worker and attaches the bus to it. */
-  fork(): Worker {
-    const o = this.options;
-    cluster.setupPrimary({
-      ...(o.exec !== undefined ? { exec: o.exec } : {}),
-      ...(o.args !== undefined ? { args: [...o.args] } : {}),
-      ...(o.execArgv !== undefined ? { execArgv: [...o.execArgv] } : {}),
-    });
-    const worker = cluster.fork(o.env === undefined ? undefined : { ...o.env });
-    this.live.set(worker.id, worker);
-    this.bus.attach(worker);
-    worker.on('online', () =>
-      this.emit('worker:online', { workerId: worker.id, pid: worker.process.pid ?? -1 }),
-    );
-    worker.on('exit', (code: number | null, signal: string | null) =>
-      this.onExit(worker, code, signal),
-    );
-    // A worker's 'error' (e.g. a failed send) must not crash the primary; the exit path reports it.
-    worker.on('error', () => {});
-    this.emit('worker:fork', { workerId: worker.id });
-    return worker;
+  /**
+   * The latest health report of every live worker, with the primary's own view of it (`misses`,
+   * `overMemory`, `lastSeenAt`) and its `state`. Reports arrive every `health.intervalMs`; a
+   * worker not yet pinged has `report: undefined`.
+   */
+  health(): ClusterHealth {
+    return {
+      at: Date.now(),
+      monitoring: this.monitor?.running === true,
+      workers: [...this.slots.records.values()]
+        .sort((a, b) => a.slot.index - b.slot.index || a.id - b.id)
+        .map((r) => {
+          const view = this.monitor?.view(r.id);
+          return {
+            workerId: r.id,
+            slot: r.slot.index,
+            pid: r.worker.process.pid,
+            state: r.state,
+            misses: view?.misses ?? 0,
+            overMemory: view?.overMemory ?? 0,
+            lastSeenAt: view?.lastSeenAt,
+            report: view?.report,
+          };
+        }),
+    };
   }
 
-  private onExit(worker: Worker, code: number | null, signal: string | null): void {
-    this.live.delete(worker.id);
-    const planned = worker.exitedAfterDisconnect === true || this.closing !== undefined;
-    let replacedBy: number | undefined;
-    if (!planned && this.options.restart !== false && !this.restartLimited) {
-      replacedBy = this.replace();
+  /**
+   * Rolling restart: for each slot in order, forks a new worker, waits until it is ready, then
+   * drains the old one (it stops accepting connections, finishes its requests and calls, exits;
+   * killed after `drainTimeoutMs`), before moving to the next slot. No slot is ever without a
+   * ready worker, so no request needs to fail. A call while one is running returns the same
+   * promise. SIGUSR2 does this (with `signals`).
+   *
+   * @param options - `readyTimeoutMs`, `drainTimeoutMs` (default: the cluster's).
+   * @returns `{ replaced: [{ slot, from, to }], durationMs }`; also emitted as `restart:done`.
+   * @throws never synchronously; rejects with {@link BusError} `TIMEOUT` (a new worker was not
+   *   ready in time: the restart stops there, that slot's old worker keeps serving),
+   *   `TARGET_EXITED` (a new worker exited before it was ready), `CLOSED`, `INVALID_ARGUMENT`.
+   */
+  restart(options: RestartOptions = {}): Promise<RestartResult> {
+    if (this.restarting !== undefined) return this.restarting;
+    let timeouts: OperationTimeouts;
+    try {
+      timeouts = this.timeouts(options, 'restart');
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.emit('worker:exit', {
-      workerId: worker.id,
-      pid: worker.process.pid,
-      code,
-      signal,
-      planned,
-      replacedBy,
+    const run = this.enqueue(() => rollingRestart(this.slots, timeouts)).then((result) => {
+      this.emit('restart:done', result);
+      return result;
+    });
+    this.restarting = run;
+    const clear = () => {
+      if (this.restarting === run) this.restarting = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  /**
+   * Grows the cluster to `count` slots (forks the new workers and waits until they are ready)
+   * or shrinks it (drains the workers of the highest slots, then removes those slots). Waits for
+   * a rolling restart in progress.
+   *
+   * @param count - the number of slots, >= 1.
+   * @param options - `readyTimeoutMs`, `drainTimeoutMs` (default: the cluster's).
+   * @returns `{ from, to }`; also emitted as `scale:done`.
+   * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` for a bad
+   *   count, `TIMEOUT` when a new worker is not ready in time (its slot stays, and keeps its
+   *   worker), `CLOSED`.
+   */
+  scale(count: number, options: RestartOptions = {}): Promise<ScaleResult> {
+    let timeouts: OperationTimeouts;
+    try {
+      checkCount(count, 'scale: count', 1);
+      timeouts = this.timeouts(options, 'scale');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.enqueue(() => scaleTo(this.slots, count, timeouts)).then((result) => {
+      this.emit('scale:done', result);
+      return result;
     });
   }
 
-  private replace(): number | undefined {
-    const windowMs = this.options.restartWindowMs ?? 60_000;
-    const max = this.options.maxRestarts ?? 10;
-    const now = Date.now();
-    while (this.restarts.length > 0 && this.restarts[0]! < now - windowMs) this.restarts.shift();
-    if (this.restarts.length >= max) {
-      this.restartLimited = true;
-      this.emit('worker:restart-limit', { restarts: this.restarts.length, windowMs });
-      return undefined;
-    }
-    this.restarts.push(now);
-    return this.fork().id;
+  private timeouts(options: RestartOptions, what: string): OperationTimeouts {
+    if (this.closing !== undefined) throw new BusError('CLOSED', `${what}: the cluster is closing`);
+    return {
+      readyTimeoutMs: checkTimeout(
+        options.readyTimeoutMs ?? this.resolved.readyTimeoutMs,
+        'readyTimeoutMs',
+      ),
+      drainTimeoutMs: checkTimeout(
+        options.drainTimeoutMs ?? this.resolved.drainTimeoutMs,
+        'drainTimeoutMs',
+      ),
+    };
   }
 
-  /** @internal Resolves once `count` workers are connected; rejects on timeout or restart limit. */
-  waitConnected(count: number, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (this.bus.connectedWorkers().length >= count) done();
-      };
-      const onLimit = () =>
-        done(
-          new BusError(
-            'CLOSED',
-            'startCluster: workers kept exiting before they connected (restart limit reached)',
-          ),
-        );
-      const timer = setTimeout(
-        () =>
-          done(
-            new BusError(
-              'TIMEOUT',
-              `startCluster: ${count - this.bus.connectedWorkers().length} of ${count} workers did not connect within ${timeoutMs} ms (does the worker call connect()?)`,
-            ),
-          ),
-        timeoutMs,
-      );
-      timer.unref();
-      const done = (error?: BusError) => {
-        clearTimeout(timer);
-        this.off('worker:connected', check);
-        this.off('worker:restart-limit', onLimit);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      this.on('worker:connected', check);
-      this.on('worker:restart-limit', onLimit);
-      check();
+  private enqueue<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.ops.then(operation);
+    this.ops = run.catch(() => {});
+    return run;
+  }
+
+  private welcome(workerId: number) {
+    const record = this.slots.records.get(workerId);
+    const config = this.config.welcome();
+    if (record !== undefined) record.welcomedVersion = config?.version ?? 0;
+    return { slot: record?.slot.index, config };
+  }
+
+  private onUnhealthy(workerId: number, reason: UnhealthyReason, detail: string): void {
+    const record = this.slots.records.get(workerId);
+    if (record === undefined || record.state !== 'ready') return;
+    this.emit('worker:unhealthy', { workerId, slot: record.slot.index, reason, detail });
+    this.bus.setDraining(workerId, true);
+    if (this.closing !== undefined) return;
+    if (record.slot.current !== record) {
+      this.slots.killAsCrash(record);
+      return;
+    }
+    const timeouts = {
+      readyTimeoutMs: this.resolved.readyTimeoutMs,
+      drainTimeoutMs: this.resolved.drainTimeoutMs,
+    };
+    this.slots.replace(record.slot, reason, timeouts, record).then(
+      (outcome) => {
+        // Already replaced by someone else and still running undrained: end it as a crash.
+        if (outcome === undefined && record.draining === undefined) this.slots.killAsCrash(record);
+      },
+      (error: unknown) => {
+        if (this.closing !== undefined) return;
+        this.fail(toBusError(error, 'TIMEOUT'));
+        // No replacement could be started: the unhealthy worker is restarted as a crash would be.
+        if (record.draining === undefined) this.slots.killAsCrash(record);
+      },
+    );
+  }
+
+  private fail(error: BusError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+  }
+
+  /** A bus error, re-emitted on the app; handled already if the user listens on `app.bus`. */
+  private forwardBusError(error: BusError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    // This forwarding listener is one; a second one on `app.bus` is the user's.
+    else if (this.bus.listenerCount('error') <= 1) {
+      process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+    }
+  }
+
+  /** @internal Resolves once every slot's worker is ready; rejects on timeout or restart limit. */
+  waitAllReady(timeoutMs: number): Promise<void> {
+    return waitAllReady(this, this.slots, timeoutMs);
+  }
+
+  /** @internal Installs the signal listeners (`signals: true`). */
+  listenToSignals(): void {
+    this.removeSignals = installSignals({
+      close: () => this.close({ timeoutMs: this.resolved.drainTimeoutMs }),
+      restart: () => this.restart(),
+      reload: () => this.config.reload(),
+      hasConfigFile: this.config.file !== undefined,
+      signal: (signal, action) => this.emit('signal', { signal, action }),
+      failed: (error, action) => {
+        if (this.closing !== undefined) return; // a restart cut short by the close: expected
+        const e = toBusError(error, 'INVALID_ARGUMENT');
+        if (action === 'reload') this.emit('config:error', { error: e, source: 'reload' });
+        else this.fail(e);
+      },
     });
   }
 
   /**
-   * Shuts the cluster down: no more replacements; every worker is asked to disconnect (Node's
-   * `worker.disconnect()`: it closes its servers, waits for their connections to end, then its
-   * IPC channel closes and it exits when nothing else keeps it alive); workers still alive after
-   * `timeoutMs` are killed with SIGKILL; then the primary's bus closes. Every pending call settles
-   * (its result, `TARGET_EXITED` or `CLOSED`). Idempotent; never rejects.
+   * Shuts the cluster down gracefully: no more restarts, pings or replacements; every worker is
+   * drained at once (it stops accepting connections, finishes its in-flight requests and calls,
+   * then exits); workers still alive after `timeoutMs` are killed with SIGKILL; then the stores
+   * and the primary's bus close. Every pending call settles (its result, `TARGET_EXITED` or
+   * `CLOSED`). The signal listeners are removed. Idempotent.
    *
    * @param options - `timeoutMs` (default 10_000 ms).
+   * @throws never synchronously; rejects only with `INVALID_ARGUMENT` for a bad `timeoutMs`.
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    const timeoutMs = options.timeoutMs ?? 10_000;
+    let timeoutMs: number;
+    try {
+      timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'timeoutMs');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.closing = (async () => {
-      const workers = [...this.live.values()];
-      const exits = workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.isDead()) resolve();
-            else w.once('exit', () => resolve());
-          }),
-      );
-      for (const w of workers) {
-        if (w.isConnected()) w.disconnect();
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      });
-      const outcome = await Promise.race([Promise.all(exits), timedOut]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
-        for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
-        await Promise.all(exits);
-      }
+      this.removeSignals();
+      this.slots.stopping.abort();
+      this.monitor?.stop();
+      this.slots.cancelTimers();
+      const records = [...this.slots.records.values()];
+      // A drain already under way may have a later deadline: the close's own one governs.
+      const killer = setTimeout(() => {
+        for (const r of this.slots.records.values()) this.slots.kill(r, 'close-timeout');
+      }, timeoutMs);
+      await Promise.all(records.map((r) => this.slots.drain(r, 'close', timeoutMs)));
+      clearTimeout(killer);
+      await this.storeHost?.close();
       await this.bus.close();
       this.emit('close');
       this.removeAllListeners();
@@ -284,15 +352,18 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
 }
 
 /**
- * Starts a cluster in the primary: forks `workers` workers running `exec` (by default this same
- * script, which should call {@link connect} when `cluster.isPrimary` is false), and resolves once
- * every one of them has connected its bus.
+ * Starts a cluster in the primary: validates the initial config, forks `workers` workers into
+ * slots 0..N-1 running `exec` (by default this same script, which should call {@link connect}
+ * when `cluster.isPrimary` is false), and resolves once every one of them is ready. Then, unless
+ * turned off: health pings, and the signal listeners.
  *
- * @returns the running {@link ClusterApp}: `app.bus`, `app.workers()`, lifecycle events,
- *   `app.close()`.
+ * @returns the running {@link ClusterApp}: `app.bus`, `app.config`, `app.workers()`,
+ *   `app.health()`, `app.restart()`, `app.scale()`, lifecycle events, `app.close()`.
  * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` when called outside
- *   the primary or with a bad option, `TIMEOUT` when the workers do not connect within
- *   `readyTimeoutMs` (they are killed), `CLOSED` when they keep crashing before connecting.
+ *   the primary or with a bad option, `VALIDATION` when the initial config fails the contract's
+ *   config schema (no worker is forked), `TIMEOUT` when the workers are not ready within
+ *   `readyTimeoutMs` (they are killed), `CLOSED` when they keep crashing before they are ready,
+ *   `PERSIST_FAILED` when `persist.file` exists but cannot be read (no worker is forked).
  */
 export async function startCluster<C extends Contract>(
   options: StartClusterOptions<C>,
@@ -303,27 +374,29 @@ export async function startCluster<C extends Contract>(
       'startCluster() must be called in the primary; in a worker, use connect()',
     );
   }
-  if (typeof options !== 'object' || options === null || typeof options.contract !== 'object') {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      'startCluster: options.contract is required (made by defineContract)',
-    );
-  }
-  const count = options.workers ?? os.availableParallelism();
-  if (!Number.isSafeInteger(count) || count < 1) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `startCluster: workers must be a positive integer, got ${String(count)}`,
-    );
-  }
-  const readyTimeoutMs = checkTimeout(options.readyTimeoutMs ?? 30_000, 'readyTimeoutMs');
-  const app = new ClusterApp(options);
-  for (let i = 0; i < count; i++) app.fork();
+  const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
+  const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
+  const app = new ClusterApp(options, resolved, initial);
   try {
-    await app.waitConnected(count, readyTimeoutMs);
+    app.storeHost = await StoreHost.open(app.bus, {
+      ...options.store,
+      persist: options.persist,
+      report: (error) => app.bus.emit('error', error),
+    });
+  } catch (error) {
+    await app.close({ timeoutMs: 1_000 }); // nothing forked yet
+    throw error;
+  }
+  for (let i = 0; i < resolved.workers; i++) app.slots.addSlot();
+  try {
+    await app.waitAllReady(resolved.readyTimeoutMs);
   } catch (error) {
     await app.close({ timeoutMs: 1_000 });
     throw error;
   }
+  if (resolved.signals) app.listenToSignals();
+  // Requests and events for the primary that arrived during startup run once the code after
+  // `await startCluster()` has registered its handlers (see PrimaryBus.release).
+  app.bus.release();
   return app;
 }

@@ -116,6 +116,44 @@ describe('HealthChecks', () => {
   });
 });
 
+describe('event-loop delay', () => {
+  const source = { workerId: 1, slot: () => 0, inFlight: () => 0, configVersion: () => 0 };
+  const stall = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {}
+  };
+
+  it('records a stall that starts right after a report (reset() forgets the previous tick)', async () => {
+    const checks = new HealthChecks(source);
+    checks.start();
+    await new Promise((r) => setTimeout(r, 30));
+    await checks.report(10);
+    stall(150);
+    const after = await checks.report(10);
+    checks.stop();
+    expect(after.eventLoopDelayMs.max).toBeGreaterThanOrEqual(120);
+  });
+
+  it('records a stall that starts right after the first ping enables the histogram', async () => {
+    const checks = new HealthChecks(source);
+    checks.start();
+    stall(150);
+    const first = await checks.report(10);
+    checks.stop();
+    expect(first.eventLoopDelayMs.max).toBeGreaterThanOrEqual(120);
+  });
+
+  it('reports a calm loop as calm', async () => {
+    const checks = new HealthChecks(source);
+    checks.start();
+    await new Promise((r) => setTimeout(r, 50));
+    const calm = await checks.report(10);
+    checks.stop();
+    expect(calm.eventLoopDelayMs.p50).toBeLessThan(20);
+    expect(calm.eventLoopUtilization).toBeLessThan(0.9);
+  });
+});
+
 describe('HealthMonitor', () => {
   it('checks its options', () => {
     for (const bad of [{ intervalMs: 0 }, { misses: 0 }, { misses: 1.5 }, { maxMemoryBytes: -1 }]) {

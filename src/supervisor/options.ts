@@ -1,0 +1,199 @@
+/**
+ * The options of `startCluster`, `app.close()` and `app.restart()`, their defaults, and their
+ * checks.
+ *
+ * @module
+ */
+
+import os from 'node:os';
+import type { BusOptions } from '../bus/base.js';
+import { checkTimeout } from '../bus/base.js';
+import { DEFAULT_CONFIG_ACK_TIMEOUT_MS } from '../config/primary.js';
+import type { ConfigInput, Contract } from '../contract.js';
+import { BusError } from '../errors.js';
+import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/monitor.js';
+import type { HealthOptions } from '../health/types.js';
+import type { PersistOptions, StoreHostOptions } from '../state/types.js';
+
+/** Options of {@link startCluster}. */
+export interface StartClusterOptions<C extends Contract> extends BusOptions {
+  /** The contract every worker connects with. */
+  readonly contract: C;
+  /**
+   * How many workers (slots) to fork.
+   * @default os.availableParallelism()
+   */
+  readonly workers?: number;
+  /** The worker script (as `cluster.setupPrimary({ exec })`). @default process.argv[1], this script */
+  readonly exec?: string;
+  /** Arguments passed to each worker. @default process.argv.slice(2) */
+  readonly args?: readonly string[];
+  /** Node options of each worker (e.g. `['--import', 'tsx']`). @default process.execArgv */
+  readonly execArgv?: readonly string[];
+  /** Extra environment variables of each worker, on top of `process.env`. */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Reject with `TIMEOUT` if the workers are not all ready within this many ms (the forked
+   * workers are then killed). Also the time a replacement (rolling restart, unhealthy worker,
+   * scale-up) has to become ready.
+   * @default 30_000
+   */
+  readonly readyTimeoutMs?: number;
+  /**
+   * Restart a worker that exits without being asked to (a crash, `process.exit()`).
+   * @default true
+   */
+  readonly restart?: boolean;
+  /**
+   * At most this many restarts of one slot within {@link StartClusterOptions.restartWindowMs};
+   * one more crash stops restarting that slot and emits `worker:restart-limit` (restart
+   * intensity, as in Erlang/OTP).
+   * @default 10
+   */
+  readonly maxRestarts?: number;
+  /** The window of `maxRestarts`, in ms. Restarts older than this are forgotten. @default 60_000 */
+  readonly restartWindowMs?: number;
+  /**
+   * Backoff of crash restarts: the first restart of a slot within the window is immediate, the
+   * second waits this many ms, each further one twice as long.
+   * @default 100
+   */
+  readonly restartBackoffMs?: number;
+  /** The longest backoff delay, in ms. @default 10_000 */
+  readonly maxRestartBackoffMs?: number;
+  /**
+   * A drained worker (replaced, scaled down, or at a signal's close) still alive this many ms
+   * after the drain began is killed with SIGKILL.
+   * @default 10_000
+   */
+  readonly drainTimeoutMs?: number;
+  /**
+   * The initial config, validated against the contract's config schema (`VALIDATION`). Every
+   * worker has it before its `connect()` resolves. When omitted, `configFile` is read instead.
+   */
+  readonly config?: ConfigInput<C>;
+  /**
+   * A JSON file holding the config: read at start when `config` is omitted, and read again on
+   * SIGHUP (with `signals`) or `app.config.reload()`.
+   */
+  readonly configFile?: string;
+  /**
+   * Each worker must acknowledge a config update within this many ms (else it is reported as
+   * `failed` with `TIMEOUT`).
+   * @default 10_000
+   */
+  readonly configAckTimeoutMs?: number;
+  /**
+   * Health checks: `{ intervalMs, misses, maxMemoryBytes, memorySamples, checkTimeoutMs }`, or
+   * `false` to turn them off.
+   * @default {} (on: ping every 5_000 ms, replace after 3 misses, no memory limit)
+   */
+  readonly health?: HealthOptions | false;
+  /**
+   * Handle the primary's signals: SIGTERM and SIGINT close the cluster gracefully (with
+   * `drainTimeoutMs`) and then end the process with the same signal; SIGUSR2 runs a rolling
+   * restart; SIGHUP reloads `configFile` (only listened to when one is given). The listeners are
+   * removed when the cluster closes.
+   * @default true
+   */
+  readonly signals?: boolean;
+  /** Limits of the shared stores: `maxEntries` (default 10_000 per store), per-store `limits`. */
+  readonly store?: StoreHostOptions<C>;
+  /**
+   * Persists every store to a snapshot file: loaded at start (missing: empty stores; unreadable
+   * or corrupt: `startCluster` rejects with `PERSIST_FAILED` before forking any worker), written
+   * atomically every `intervalMs` (default 1_000 ms) when something changed, and on `close()`.
+   */
+  readonly persist?: PersistOptions;
+}
+
+/** Options of {@link ClusterApp.close}. */
+export interface CloseOptions {
+  /**
+   * Workers still alive this many ms after the close began are killed with SIGKILL.
+   * @default 10_000
+   */
+  readonly timeoutMs?: number;
+}
+
+/** Options of {@link ClusterApp.restart}. */
+export interface RestartOptions {
+  /**
+   * Each new worker must be ready within this many ms, else the restart stops there and rejects
+   * with `TIMEOUT` (the old worker of that slot keeps serving).
+   * @default the cluster's `readyTimeoutMs`
+   */
+  readonly readyTimeoutMs?: number;
+  /** Each old worker is killed if still alive this many ms after its drain began. @default the cluster's `drainTimeoutMs` */
+  readonly drainTimeoutMs?: number;
+}
+
+/** @internal Checked options with defaults. */
+export interface ResolvedOptions {
+  readonly workers: number;
+  readonly readyTimeoutMs: number;
+  readonly restart: boolean;
+  readonly maxRestarts: number;
+  readonly restartWindowMs: number;
+  readonly restartBackoffMs: number;
+  readonly maxRestartBackoffMs: number;
+  readonly drainTimeoutMs: number;
+  readonly configAckTimeoutMs: number;
+  readonly health: ResolvedHealthOptions | undefined;
+  readonly signals: boolean;
+}
+
+/** @internal Checks every option; throws `INVALID_ARGUMENT`. */
+export function resolveOptions(options: StartClusterOptions<Contract>): ResolvedOptions {
+  if (typeof options !== 'object' || options === null || typeof options.contract !== 'object') {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      'startCluster: options.contract is required (made by defineContract)',
+    );
+  }
+  const workers = checkCount(options.workers ?? os.availableParallelism(), 'workers', 1);
+  const maxRestarts = checkCount(options.maxRestarts ?? 10, 'maxRestarts', 0);
+  if (options.configFile !== undefined && typeof options.configFile !== 'string') {
+    throw new BusError('INVALID_ARGUMENT', 'startCluster: configFile must be a path');
+  }
+  return {
+    workers,
+    readyTimeoutMs: checkTimeout(options.readyTimeoutMs ?? 30_000, 'readyTimeoutMs'),
+    restart: options.restart !== false,
+    maxRestarts,
+    restartWindowMs: checkTimeout(options.restartWindowMs ?? 60_000, 'restartWindowMs'),
+    restartBackoffMs: checkTimeout(options.restartBackoffMs ?? 100, 'restartBackoffMs'),
+    maxRestartBackoffMs: checkTimeout(options.maxRestartBackoffMs ?? 10_000, 'maxRestartBackoffMs'),
+    drainTimeoutMs: checkTimeout(options.drainTimeoutMs ?? 10_000, 'drainTimeoutMs'),
+    configAckTimeoutMs: checkTimeout(
+      options.configAckTimeoutMs ?? DEFAULT_CONFIG_ACK_TIMEOUT_MS,
+      'configAckTimeoutMs',
+    ),
+    health: options.health === false ? undefined : resolveHealthOptions(options.health ?? {}),
+    signals: options.signals !== false,
+  };
+}
+
+/** Checks a count option: a safe integer >= `min`. */
+export function checkCount(value: unknown, name: string, min: number): number {
+  if (!Number.isSafeInteger(value) || (value as number) < min) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: ${name} must be an integer >= ${min}, got ${String(value)}`,
+    );
+  }
+  return value as number;
+}
+
+/** @internal The primary bus's own options, those given (see {@link BusOptions}). */
+export function primaryBusOptions(options: BusOptions): BusOptions {
+  return {
+    ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}),
+    ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
+    ...(options.maxQueueBytes !== undefined ? { maxQueueBytes: options.maxQueueBytes } : {}),
+    ...(options.callSiteStacks !== undefined ? { callSiteStacks: options.callSiteStacks } : {}),
+    ...(options.allowContractMismatch !== undefined
+      ? { allowContractMismatch: options.allowContractMismatch }
+      : {}),
+  };
+}
