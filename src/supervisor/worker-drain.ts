@@ -13,7 +13,7 @@ import { BusError, toRemoteError } from '../errors.js';
 /** A drain handler: stop taking new work and finish what is in flight; may be async. */
 export type DrainHandler = () => unknown;
 
-/** An HTTP(S) server {@link WorkerDrain.closeOnDrain} can close gracefully. */
+/** An HTTP(S) server that `bus.closeOnDrain(server)` can close gracefully. */
 export type DrainableServer = http.Server | https.Server;
 
 /** Options of `bus.closeOnDrain(server)`. */
