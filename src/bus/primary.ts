@@ -158,12 +158,13 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         invalid: (_peer, reason) =>
           this.report(new BusError('PROTOCOL', `from worker ${entry.id}: ${reason}`)),
         closed: (peer) => {
-          const wasConnected = entry.connected;
+          // Said hello: it may hold leases and watches even before it is ready (a warm-up).
+          const greeted = entry.peer === peer && entry.pid !== undefined;
           if (entry.peer === peer) {
             entry.connected = false;
             this.workers.delete(entry.id);
           }
-          if (wasConnected) for (const l of [...this.goneListeners]) l(entry.id);
+          if (greeted) for (const l of [...this.goneListeners]) l(entry.id);
         },
       },
       'TARGET_EXITED',
@@ -198,14 +199,14 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         // The worker closed its bus on purpose: settle what was routed to it, and be ready
         // for a new hello on the same channel.
         const old = entry.peer;
-        const wasConnected = entry.connected;
+        const greeted = entry.pid !== undefined;
         entry.connected = false;
         entry.pid = undefined;
         entry.handles = new Set();
         entry.peer = this.makePeer(entry);
         old.close('TARGET_EXITED', `worker ${entry.id} closed its bus`);
         // Its bus is gone as surely as if it had exited: its leases and watches end now.
-        if (wasConnected) for (const l of [...this.goneListeners]) l(entry.id);
+        if (greeted) for (const l of [...this.goneListeners]) l(entry.id);
         return;
       }
       default:
