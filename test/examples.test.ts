@@ -116,15 +116,65 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The client's figures of one load phase, as the demo reports them. */
+interface DemoLoad {
+  responses: number;
+  ok2xx: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  errorsByCode: Record<string, number>;
+  endedBy: 'finish' | 'maxSeconds';
+}
+
+/** One phase's `hits` store counts against the client's 2xx responses, by route. */
+interface DemoHits {
+  routes: { route: string; store: number; client: number }[];
+  store: number;
+  client: number;
+  autocannon2xx: number;
+  equal: boolean;
+  notAbove: boolean;
+  failedIncrements: number;
+}
+
 /** The parts of the demo's `DEMO_RESULT {json}` line that the test checks. */
 interface DemoResult {
   passed: boolean;
-  served: number;
-  responses: number;
-  killed: { workerId: number; signal: string | null; planned: boolean } | null;
-  replacement: { workerId: number; online: boolean; connected: boolean; served: number } | null;
+  checks: Record<string, boolean>;
+  workers: number;
+  phases: {
+    config: {
+      http: DemoLoad;
+      hits: DemoHits;
+      update: {
+        from: { version: number; greeting: string };
+        to: { version: number; greeting: string } | null;
+        accepted: boolean;
+        acks: { workerId: number; status: string }[];
+      };
+      probe: { worker: number; status: number; greeting: string; configVersion: number }[];
+      liveWorkers: number[];
+      everyWorkerOnNew: boolean;
+    };
+    restart: {
+      http: DemoLoad;
+      hits: DemoHits;
+      durationMs: number | null;
+      replaced: { slot: number; from: number; to: number }[];
+      replacedAll: boolean;
+      loadBeforeS: number;
+      loadAfterS: number;
+    };
+    kill: {
+      http: DemoLoad;
+      hits: DemoHits;
+      killed: { workerId: number; signal: string | null; planned: boolean } | null;
+      replacement: { workerId: number; online: boolean; ready: boolean; answered: boolean } | null;
+    };
+  };
   invalidation: { allApplied: boolean; liveWorkers: number[]; appliedBy: number[] };
-  perWorker: { workerId: number; counted: number | null }[];
+  workersNow: { workerId: number; config: { version: number; greeting: string } }[];
   workerPids: number[];
 }
 
@@ -155,9 +205,9 @@ describe('examples', () => {
     expect(out).toMatch(/peer: 30, any: 300/);
   }, 40_000);
 
-  it('http-cluster/demo.ts: load, a worker killed and replaced, invalidation everywhere; exits 0', async () => {
+  it('http-cluster/demo.ts: config update and rolling restart under load with no failed request, hits counted exactly, a SIGKILLed worker replaced; exits 0', async () => {
     const run = await runExample('examples/http-cluster/demo.ts', 60_000, {
-      DEMO_DURATION_S: '3',
+      DEMO_DURATION_S: '2',
     });
     expect(run.timedOut, run.stdout + run.stderr).toBe(false);
     expect(run.leftovers).toEqual([]);
@@ -166,23 +216,77 @@ describe('examples', () => {
     const line = run.stdout.split('\n').find((l) => l.startsWith('DEMO_RESULT '));
     expect(line, run.stdout).toBeDefined();
     const result = JSON.parse(line!.slice('DEMO_RESULT '.length)) as DemoResult;
-    expect(result.passed).toBe(true);
-    expect(result.served).toBeGreaterThan(0);
-    expect(result.killed).toMatchObject({ signal: 'SIGKILL', planned: false });
-    expect(result.replacement).toMatchObject({ online: true, connected: true });
-    expect(result.replacement!.served).toBeGreaterThanOrEqual(0);
-    // Every live worker, the replacement included, applied the last invalidation.
+    expect(result.passed, run.stdout).toBe(true);
+    expect(Object.values(result.checks).every(Boolean)).toBe(true);
+    const { config, restart, kill } = result.phases;
+
+    // Every load phase ended gracefully: the answer to every request sent was awaited.
+    for (const phase of [config, restart, kill]) {
+      expect(phase.http.endedBy).toBe('finish');
+      expect(phase.http.ok2xx).toBeGreaterThan(0);
+    }
+
+    // 1. A config update mid-load: not one failed request; every worker acknowledged it and,
+    // asked over fresh connections afterwards, every live worker serves the new value.
+    expect(config.http).toMatchObject({ non2xx: 0, errors: 0, timeouts: 0 });
+    expect(config.http.ok2xx).toBe(config.http.responses);
+    expect(config.update.from).toEqual({ version: 1, greeting: 'hello' });
+    expect(config.update.to).toEqual({ version: 2, greeting: 'bonjour' });
+    expect(config.update.accepted).toBe(true);
+    expect(config.update.acks).toHaveLength(result.workers);
+    for (const ack of config.update.acks) expect(ack.status).toBe('accepted');
+    expect(config.everyWorkerOnNew).toBe(true);
+    expect([...new Set(config.probe.map((p) => p.worker))].sort()).toEqual(
+      [...config.liveWorkers].sort(),
+    );
+    for (const answer of config.probe) {
+      expect(answer).toMatchObject({ status: 200, greeting: 'bonjour', configVersion: 2 });
+    }
+
+    // 2. A rolling restart of every worker mid-load: not one failed request.
+    expect(restart.http).toMatchObject({ non2xx: 0, errors: 0, timeouts: 0 });
+    expect(restart.http.ok2xx).toBe(restart.http.responses);
+    expect(restart.replacedAll).toBe(true);
+    expect(restart.replaced).toHaveLength(result.workers);
+    for (const r of restart.replaced) expect(r.to).not.toBe(r.from);
+    expect(restart.durationMs).toBeGreaterThan(0);
+    expect(restart.loadBeforeS).toBeGreaterThan(0);
+    expect(restart.loadAfterS).toBeGreaterThan(0);
+
+    // The hits store counts exactly the 2xx responses the client received, route by route, in
+    // both phases where no process dies (the restart replaced every worker on the way).
+    for (const hits of [config.hits, restart.hits]) {
+      expect(hits.equal).toBe(true);
+      expect(hits.failedIncrements).toBe(0);
+      expect(hits.client).toBe(hits.autocannon2xx);
+      expect(hits.store).toBe(hits.client);
+      for (const r of hits.routes) expect(r.store, r.route).toBe(r.client);
+      expect(hits.routes.map((r) => r.route)).toEqual(
+        expect.arrayContaining(['/', '/cache', '/invalidate', '/peer', '/primary']),
+      );
+    }
+    expect(config.hits.store).toBe(config.http.ok2xx);
+    expect(restart.hits.store).toBe(restart.http.ok2xx);
+
+    // 3. SIGKILL mid-load: the worker is replaced and the replacement serves. Requests in flight
+    // on the killed worker may fail (this phase only); the store may miss the increments the
+    // killed worker had not sent yet, but never counts a response no client received.
+    expect(kill.killed).toMatchObject({ signal: 'SIGKILL', planned: false });
+    expect(kill.replacement).toMatchObject({ online: true, ready: true, answered: true });
+    expect(kill.hits.notAbove).toBe(true);
+    for (const r of kill.hits.routes) expect(r.store, r.route).toBeLessThanOrEqual(r.client);
+
+    // Every live worker, the replacement included, applied the last invalidation, and runs v2.
     const { invalidation } = result;
     expect(invalidation.allApplied).toBe(true);
-    expect(invalidation.liveWorkers).toContain(result.replacement!.workerId);
+    expect(invalidation.liveWorkers).toContain(kill.replacement!.workerId);
     expect([...invalidation.appliedBy].sort()).toEqual([...invalidation.liveWorkers].sort());
-    // Every live worker counted what it served; the killed one is gone.
-    for (const w of result.perWorker) {
-      if (w.workerId === result.killed!.workerId) expect(w.counted).toBeNull();
-      else expect(w.counted).toBeGreaterThanOrEqual(0);
+    for (const w of result.workersNow) {
+      expect(w.config).toEqual({ version: 2, greeting: 'bonjour' });
     }
     expect(run.stdout).toContain('CHECKS ');
-    // Every worker the demo forked (the killed one, the replacement) has exited.
+    // Every worker the demo forked (the replaced ones, the killed one, the replacement) has exited.
+    expect(result.workerPids.length).toBeGreaterThanOrEqual(2 * result.workers + 1);
     expect(result.workerPids.filter(isAlive)).toEqual([]);
   }, 75_000);
 

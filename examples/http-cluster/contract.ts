@@ -9,12 +9,27 @@ import { z } from 'zod';
 export const ROUTES = ['/', '/cache', '/peer', '/primary', '/invalidate', 'other'] as const;
 export type Route = (typeof ROUTES)[number];
 
+/** The config every worker runs, pushed by the primary with `app.config.update()`. */
+export const Config = z.object({
+  /** What `GET /` answers with. */
+  greeting: z.string().min(1),
+});
+
 /** What a worker has done since it started, counted by the worker itself. */
 export const WorkerStats = z.object({
   workerId: z.number(),
+  slot: z.number(),
   pid: z.number(),
+  /** The config version it runs, and that version's greeting. */
+  config: z.object({ version: z.number(), greeting: z.string() }),
   /** HTTP responses sent, by route. */
   requests: z.record(z.enum(ROUTES), z.number()),
+  /**
+   * Its increments of the `hits` store: one per 2xx response, issued once the response is
+   * written. `stats` answers once every increment it issued has settled: `applied` by the store
+   * (in the primary) or `failed`.
+   */
+  hits: z.object({ applied: z.number(), failed: z.number() }),
   /** `hello` calls this worker answered for peers, and its own peer calls it had to re-route. */
   peerCalls: z.object({ answered: z.number(), rerouted: z.number() }),
   /** Its own in-memory cache. */
@@ -31,6 +46,11 @@ export type WorkerStats = z.output<typeof WorkerStats>;
 const Who = z.object({ workerId: z.number(), pid: z.number() });
 
 export const contract = defineContract({
+  config: Config,
+  stores: {
+    /** 2xx responses served by the whole cluster, by route (`/cache`, `/peer`, ...). */
+    hits: z.number().int().nonnegative(),
+  },
   methods: {
     /** GET /peer: one worker greets another, through the primary. */
     hello: { input: z.object({ from: z.number() }), output: Who.extend({ answered: z.number() }) },
@@ -43,13 +63,13 @@ export const contract = defineContract({
         uptimeMs: z.number(),
       }),
     },
-    /** A worker's counters, gathered by the demo with `callAll`. */
+    /** A worker's counters, gathered by the demo with `callAll` (once its increments settled). */
     stats: { output: WorkerStats },
   },
   events: {
     /** POST /invalidate: every worker drops `key` from its own cache. */
     'cache.invalidate': z.object({ key: z.string().min(1) }),
-    /** The connected workers, published by the primary whenever the set changes. */
+    /** The ready workers, published by the primary whenever the set changes. */
     'cluster.members': z.object({ workers: z.array(z.number()) }),
   },
 });

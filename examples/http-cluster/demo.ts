@@ -1,26 +1,45 @@
 /**
- * The flagship demo, run by `npm run demo`: the HTTP cluster under real load, with a worker
- * killed halfway through.
+ * The flagship demo, run by `npm run demo`: the HTTP cluster under real load, through a config
+ * update, a rolling restart of every worker, and a worker killed with SIGKILL.
  *
- * This process is the cluster's primary. It starts one worker per core (server.ts), drives HTTP
- * load at them with autocannon for DEMO_DURATION_S seconds (default 6) over DEMO_CONNECTIONS
- * connections (default 8), and SIGKILLs one worker halfway through. Then it checks what happened:
- * the requests served, counted per worker by the workers and gathered with callAll; the
- * replacement worker; and one last invalidation that every live worker must have applied. It
- * ends with one `DEMO_RESULT {json}` line and exits 0 only if the checks passed.
+ * This process is the cluster's primary. It starts one worker per core (server.ts) and drives
+ * HTTP load at them with autocannon (load.ts) over DEMO_CONNECTIONS connections (default 8), in
+ * three phases of about DEMO_DURATION_S seconds each (default 6):
+ *
+ *   1. config update: halfway through, `app.config.update()` changes the greeting `GET /` serves.
+ *      Expected: no failed request, every worker acknowledges, every worker serves the new value.
+ *   2. rolling restart: `app.restart()` replaces every worker, one slot at a time.
+ *      Expected: no failed request (the workers drain with `bus.closeOnDrain`).
+ *   3. SIGKILL: halfway through, one worker is killed. Its open connections fail (expected, and
+ *      reported as this phase's); a replacement is forked and serves.
+ *
+ * Every worker counts its 2xx responses by route in the `hits` store, held by the primary. After
+ * each phase, the store's counts for the phase are compared with the 2xx responses autocannon
+ * received, route by route: equal in phases 1 and 2, where no process dies; in phase 3 the killed
+ * worker may take a few increments with it, and the difference is shown and explained.
+ *
+ * Then one last invalidation, published by the primary, must be applied by every live worker. The
+ * demo ends with one `DEMO_RESULT {json}` line and exits 0 only if every check passed.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
-import autocannon from 'autocannon';
+import type { ConfigUpdateResult, RestartResult } from 'clusterbus';
 import type { WorkerStats } from './contract.js';
+import {
+  type Load,
+  type LoadFigures,
+  type LoadRequest,
+  type ProbeAnswer,
+  probeWorkers,
+  startLoad,
+} from './load.js';
 import { type HttpCluster, startHttpCluster, waitFor } from './primary.js';
 
-const durationS = positive('DEMO_DURATION_S', 6);
+const phaseSeconds = positive('DEMO_DURATION_S', 6);
 const connections = positive('DEMO_CONNECTIONS', 8);
 const workerCount = os.availableParallelism();
 
 /** The mix every connection cycles through. */
-const REQUESTS = [
+const REQUESTS: readonly LoadRequest[] = [
   { method: 'GET', path: '/cache?key=product:1' },
   { method: 'GET', path: '/peer' },
   { method: 'GET', path: '/cache?key=product:2' },
@@ -28,35 +47,32 @@ const REQUESTS = [
   { method: 'GET', path: '/cache?key=product:1' },
   { method: 'POST', path: '/invalidate?key=product:1' },
   { method: 'GET', path: '/' },
-] as const;
+];
+const GREETINGS = ['hello', 'bonjour'] as const;
 
-/** The killed worker's story, as the cluster's lifecycle events tell it. */
-interface Kill {
-  readonly workerId: number;
-  readonly pid: number;
-  readonly at: number;
-  exit?: { signal: string | null; code: number | null; planned: boolean };
-  replacedBy?: number;
-  onlineAfterMs?: number;
-  connectedAfterMs?: number;
-}
-
-const t0 = Date.now();
+const t0 = performance.now();
+/** Seconds since the demo started. */
+const now = () => Math.round(performance.now() - t0) / 1000;
 /** Prints a line, prefixed with the time since the demo started. */
 function log(line: string): void {
-  console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+  console.log(`[${now().toFixed(1).padStart(5)}s] ${line}`);
 }
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<boolean> {
   log(`starting ${workerCount} workers (one per core)`);
-  const cluster = await startHttpCluster({ workers: workerCount, port: 0 });
+  const cluster = await startHttpCluster({
+    workers: workerCount,
+    port: 0,
+    config: { greeting: GREETINGS[0] },
+  });
   let figures: Figures;
   try {
     figures = await run(cluster);
   } finally {
-    const closing = Date.now();
+    const closing = performance.now();
     await cluster.app.close();
-    log(`cluster closed in ${Date.now() - closing} ms`);
+    log(`cluster closed in ${Math.round(performance.now() - closing)} ms`);
   }
   printSummary(figures);
   console.log(`DEMO_RESULT ${JSON.stringify(figures)}`);
@@ -65,13 +81,225 @@ async function main(): Promise<boolean> {
 
 type Figures = Awaited<ReturnType<typeof run>>;
 
+/** One route's count for one phase: in the `hits` store, and in autocannon's 2xx responses. */
+interface RouteHits {
+  readonly route: string;
+  readonly store: number;
+  readonly client: number;
+}
+
+interface HitsComparison {
+  readonly routes: RouteHits[];
+  readonly store: number;
+  readonly client: number;
+  /** autocannon's own count of 2xx responses (`client` is their sum by x-route: the same). */
+  readonly autocannon2xx: number;
+  /**
+   * Every route's store count equals its client count (and every worker answered `stats`, so
+   * every increment had settled when the store was read).
+   */
+  readonly equal: boolean;
+  /** No route's store count is above its client count. */
+  readonly notAbove: boolean;
+  /** Increments the workers reported as failed during the phase (a timeout, a closed bus). */
+  readonly failedIncrements: number;
+  /** Workers whose `stats` call failed when the store was read (their increments unsettled). */
+  readonly statsFailed: string[];
+}
+
 async function run({ app, port }: HttpCluster) {
   const initial = app.workers();
   const pids = new Set(initial.map((w) => w.pid!));
   log(`up: ${initial.map((w) => `worker ${w.id} (pid ${w.pid})`).join(', ')}, port ${port}`);
 
-  // ------------------------------------------------------------------ lifecycle of the kill
-  let kill: Kill | undefined;
+  // ------------------------------------------------------------------ lifecycle, as it happens
+  let kill: Kill | undefined; // phase 3's victim
+  app.on('worker:online', ({ pid }) => pids.add(pid));
+  app.on('worker:replace', ({ workerId, slot, replacementId, reason }) =>
+    log(`slot ${slot}: worker ${replacementId} forked to replace worker ${workerId} (${reason})`),
+  );
+  app.on('worker:ready', ({ workerId, slot, startMs }) =>
+    log(`worker ${workerId} ready in slot ${slot} (listening), ${startMs} ms after its fork`),
+  );
+  app.on('worker:drain', ({ workerId, reason }) => {
+    if (reason !== 'close') log(`worker ${workerId} draining (${reason})`);
+  });
+  app.on('worker:exit', ({ workerId, signal, code, planned }) => {
+    if (planned) {
+      log(`worker ${workerId} exited (${signal ?? `code ${code}`}, planned)`);
+    }
+  });
+
+  /** Once every worker's increments have settled, the `hits` store's counts, by route. */
+  async function readHits() {
+    const all = await app.bus.callAll('stats', undefined, { timeoutMs: 10_000 });
+    const stats = all.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = all.flatMap((r) =>
+      r.status === 'rejected' ? [`worker ${r.workerId}: ${r.error.code}`] : [],
+    );
+    const hits = app.bus.store('hits');
+    const values = new Map<string, number>();
+    for (const key of await hits.keys()) values.set(key, (await hits.get(key)) ?? 0);
+    const failedIncrements = new Map(stats.map((w) => [w.workerId, w.hits.failed]));
+    return { values, stats, failed, failedIncrements };
+  }
+  type Hits = Awaited<ReturnType<typeof readHits>>;
+
+  function compareHits(before: Hits, after: Hits, load: LoadFigures): HitsComparison {
+    const names = new Set([...after.values.keys(), ...Object.keys(load.ok2xxByRoute)]);
+    const routes = [...names].sort().map((route) => ({
+      route,
+      store: (after.values.get(route) ?? 0) - (before.values.get(route) ?? 0),
+      client: load.ok2xxByRoute[route] ?? 0,
+    }));
+    let failedIncrements = 0;
+    for (const [id, n] of after.failedIncrements) {
+      failedIncrements += n - (before.failedIncrements.get(id) ?? 0);
+    }
+    const client = routes.reduce((sum, r) => sum + r.client, 0);
+    const statsFailed = [...before.failed, ...after.failed];
+    return {
+      routes,
+      store: routes.reduce((sum, r) => sum + r.store, 0),
+      client,
+      autocannon2xx: load.ok2xx,
+      equal:
+        routes.every((r) => r.store === r.client) &&
+        client === load.ok2xx &&
+        statsFailed.length === 0,
+      notAbove: routes.every((r) => r.store <= r.client),
+      failedIncrements,
+      statsFailed,
+    };
+  }
+
+  /**
+   * One phase: reads the store, runs the load while `during` does its part, then ends the load
+   * gracefully. `compare()` reads the store again and compares its counts for the phase with the
+   * client's.
+   */
+  async function phase<T>(name: string, during: (load: Load) => Promise<T>) {
+    const before = await readHits();
+    log(`${name}: load over ${connections} connections`);
+    const load = startLoad({ port, connections, requests: REQUESTS, maxSeconds: 120, timeoutS: 3 });
+    let detail: T;
+    try {
+      detail = await during(load);
+    } catch (error) {
+      await load.finish().catch(() => {});
+      throw error;
+    }
+    // No new request; the answers to the requests in flight are awaited.
+    const figures = await load.finish();
+    log(
+      `${name}: load finished: ${figures.responses} responses, ${figures.non2xx} non-2xx, ${figures.errors} errors`,
+    );
+    return {
+      load: figures,
+      detail,
+      compare: async () => compareHits(before, await readHits(), figures),
+    };
+  }
+
+  // ------------------------------------------------------------------ 1. config update
+  const configPhase = await phase('1 config update', async (load) => {
+    await sleep((phaseSeconds * 1000) / 2);
+    const from = { version: app.config.version, greeting: app.config.current.greeting };
+    const startedAt = performance.now();
+    log(`config update: greeting '${from.greeting}' -> '${GREETINGS[1]}'`);
+    const result: ConfigUpdateResult | { error: string } = await app.config
+      .update({ greeting: GREETINGS[1] })
+      .catch((error: unknown) => ({ error: String(error) }));
+    const tookMs = Math.round(performance.now() - startedAt);
+    if ('error' in result) log(`config update failed: ${result.error}`);
+    else {
+      log(
+        `config v${result.version}: ${result.workers.map((a) => `worker ${a.workerId} ${a.status}`).join(', ')} (${tookMs} ms)`,
+      );
+    }
+    await sleep(Math.max(0, load.startedAt + phaseSeconds * 1000 - performance.now()));
+    return { from, atS: round1((startedAt - load.startedAt) / 1000), tookMs, result };
+  });
+  const configHits = await configPhase.compare();
+  // After the update: every live worker, over fresh connections, answers with the new greeting.
+  const liveAfterConfig = app.workers().map((w) => w.id);
+  const configProbe = await probeWorkers(port, liveAfterConfig);
+  const update = configPhase.detail.result;
+  const newVersion = 'error' in update ? undefined : update.version;
+  const servesNew = (id: number) =>
+    configProbe.some((p) => p.worker === id) &&
+    configProbe
+      .filter((p) => p.worker === id)
+      .every(
+        (p) => p.status === 200 && p.greeting === GREETINGS[1] && p.configVersion === newVersion,
+      );
+  const config = {
+    http: configPhase.load,
+    hits: configHits,
+    update: {
+      from: configPhase.detail.from,
+      to: newVersion === undefined ? null : { version: newVersion, greeting: GREETINGS[1] },
+      atS: configPhase.detail.atS,
+      tookMs: configPhase.detail.tookMs,
+      error: 'error' in update ? update.error : null,
+      accepted: 'error' in update ? false : update.accepted,
+      acks:
+        'error' in update
+          ? []
+          : update.workers.map((a) => ({
+              workerId: a.workerId,
+              slot: a.slot,
+              status: a.status,
+              error: a.error?.message ?? null,
+            })),
+    },
+    /** `GET /` answers during the load, by worker and config version. */
+    servedVersions: configPhase.load.configVersions,
+    probe: configProbe,
+    liveWorkers: liveAfterConfig,
+    everyWorkerOnNew: liveAfterConfig.length > 0 && liveAfterConfig.every(servesNew),
+  };
+
+  // ------------------------------------------------------------------ 2. rolling restart
+  const beforeRestart = app.workers().map((w) => ({ id: w.id, slot: w.slot }));
+  const thirdMs = Math.max(1_000, (phaseSeconds * 1000) / 3);
+  const restartPhase = await phase('2 rolling restart', async (load) => {
+    await sleep(thirdMs);
+    const startedAt = performance.now();
+    log(`rolling restart of ${beforeRestart.length} workers`);
+    const result: RestartResult | { error: string } = await app
+      .restart()
+      .catch((error: unknown) => ({ error: String(error) }));
+    const endedAt = performance.now();
+    if ('error' in result) log(`rolling restart failed: ${result.error}`);
+    else log(`rolling restart done in ${result.durationMs} ms`);
+    await sleep(thirdMs);
+    return {
+      result,
+      loadBeforeS: round1((startedAt - load.startedAt) / 1000),
+      loadAfterS: round1((performance.now() - endedAt) / 1000),
+    };
+  });
+  const restartHits = await restartPhase.compare();
+  const restartResult = restartPhase.detail.result;
+  const restart = {
+    http: restartPhase.load,
+    hits: restartHits,
+    error: 'error' in restartResult ? restartResult.error : null,
+    durationMs: 'error' in restartResult ? null : restartResult.durationMs,
+    replaced: 'error' in restartResult ? [] : restartResult.replaced,
+    /** Seconds of load before the restart began, and after it ended. */
+    loadBeforeS: restartPhase.detail.loadBeforeS,
+    loadAfterS: restartPhase.detail.loadAfterS,
+    replacedAll:
+      !('error' in restartResult) &&
+      restartResult.replaced.length === beforeRestart.length &&
+      beforeRestart.every((w) =>
+        restartResult.replaced.some((r) => r.slot === w.slot && r.from === w.id && r.to !== w.id),
+      ),
+  };
+
+  // ------------------------------------------------------------------ 3. SIGKILL
   app.on('worker:exit', ({ workerId, signal, code, planned, replacedBy }) => {
     if (workerId !== kill?.workerId) return;
     kill.exit = { signal, code, planned };
@@ -79,73 +307,63 @@ async function run({ app, port }: HttpCluster) {
     const how = `${signal ?? `code ${code}`}, ${planned ? 'planned' : 'unplanned'}`;
     log(`worker ${workerId} exited (${how}); replaced by worker ${replacedBy ?? '-'}`);
   });
-  app.on('worker:online', ({ workerId, pid }) => {
-    pids.add(pid);
-    if (kill === undefined || workerId !== kill.replacedBy) return;
-    kill.onlineAfterMs = Date.now() - kill.at;
-    log(`worker ${workerId} online (pid ${pid}), ${kill.onlineAfterMs} ms after the kill`);
+  app.on('worker:online', ({ workerId }) => {
+    if (kill !== undefined && workerId === kill.replacedBy) {
+      kill.onlineAfterMs = Math.round(performance.now() - kill.at);
+    }
   });
-  app.on('worker:connected', ({ workerId }) => {
-    if (kill === undefined || workerId !== kill.replacedBy) return;
-    kill.connectedAfterMs = Date.now() - kill.at;
-    log(`worker ${workerId} connected its bus, ${kill.connectedAfterMs} ms after the kill`);
+  app.on('worker:ready', ({ workerId }) => {
+    if (kill !== undefined && workerId === kill.replacedBy) {
+      kill.readyAfterMs = Math.round(performance.now() - kill.at);
+    }
   });
-  const killTimer = setTimeout(() => {
+  const killPhase = await phase('3 SIGKILL', async (load) => {
+    await sleep((phaseSeconds * 1000) / 2);
     const victim = app.workers()[0];
-    if (victim?.pid === undefined) return;
-    kill = { workerId: victim.id, pid: victim.pid, at: Date.now() };
-    log(`SIGKILL worker ${victim.id} (pid ${victim.pid})`);
-    process.kill(victim.pid, 'SIGKILL');
-  }, durationS * 500);
-
-  // ------------------------------------------------------------------ the load
-  // Counted on the client side from each response's own x-route and x-worker headers.
-  const byRoute = new Map<string, Map<number, number>>(); // route -> status -> responses
-  const byWorker = new Map<number, number>(); // worker id -> responses
-  const connErrors = new Map<string, number>(); // connection errors and timeouts, by code
-  const onResponse = (status: number, _b: string, _c: object, headers?: IncomingHttpHeaders) => {
-    const route = String(headers?.['x-route'] ?? '?');
-    const statuses = byRoute.get(route) ?? new Map<number, number>();
-    byRoute.set(route, statuses.set(status, (statuses.get(status) ?? 0) + 1));
-    const worker = Number(headers?.['x-worker'] ?? 0);
-    byWorker.set(worker, (byWorker.get(worker) ?? 0) + 1);
-  };
-  const routes = [...new Set(REQUESTS.map((r) => `${r.method} ${r.path.split('?')[0]}`))];
-  log(`load: ${durationS} s over ${connections} connections: ${routes.join(', ')}`);
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://localhost:${port}`,
-        connections,
-        duration: durationS,
-        timeout: 5,
-        // Clients come and go: each connection reconnects every 100 requests, so new connections
-        // reach every worker, the replacement included.
-        reconnectRate: 100,
-        requests: REQUESTS.map((r) => ({ ...r, onResponse })),
-      },
-      (error: unknown, res) => (error ? reject(error) : resolve(res)),
-    );
-    instance.on('reqError', (error: { code?: string; message?: string }) => {
-      const code = error.code ?? error.message ?? 'unknown';
-      connErrors.set(code, (connErrors.get(code) ?? 0) + 1);
-    });
+    if (victim?.pid !== undefined) {
+      kill = { workerId: victim.id, slot: victim.slot, pid: victim.pid, at: performance.now() };
+      log(`SIGKILL worker ${victim.id} (pid ${victim.pid})`);
+      process.kill(victim.pid, 'SIGKILL');
+    }
+    await sleep(Math.max(0, load.startedAt + phaseSeconds * 1000 - performance.now()));
   });
-  clearTimeout(killTimer);
-  log('load finished');
-
-  // ------------------------------------------------------------------ after the load
-  const killed = kill;
+  const killed = kill as Kill | undefined;
   if (killed !== undefined) {
-    await waitFor(() => killed.connectedAfterMs !== undefined, 15_000, 'the replacement').catch(
+    await waitFor(() => killed.readyAfterMs !== undefined, 15_000, 'the replacement').catch(
       (error: unknown) => log(String(error)),
     );
   }
+  const killHits = await killPhase.compare();
+  const liveAfterKill = app.workers().map((w) => w.id);
+  const killProbe = await probeWorkers(port, liveAfterKill);
+  const replacementAnswered =
+    killed?.replacedBy !== undefined && killProbe.some((p) => p.worker === killed.replacedBy);
+  const sigkill = {
+    http: killPhase.load,
+    hits: killHits,
+    killed:
+      killed === undefined
+        ? null
+        : { workerId: killed.workerId, slot: killed.slot, pid: killed.pid, ...killed.exit },
+    replacement:
+      killed?.replacedBy === undefined
+        ? null
+        : {
+            workerId: killed.replacedBy,
+            online: killed.onlineAfterMs !== undefined,
+            ready: killed.readyAfterMs !== undefined,
+            onlineAfterMs: killed.onlineAfterMs ?? null,
+            readyAfterMs: killed.readyAfterMs ?? null,
+            answered: replacementAnswered,
+          },
+    probe: killProbe,
+  };
 
+  // ------------------------------------------------------------------ the last invalidation
   // One last invalidation, from the primary: every live worker, the replacement too, applies it.
   // Delivery is asynchronous: ask the workers until all of them have it, for at most 3 s.
   const finalKey = `final:${Date.now()}`;
-  const publishedAt = Date.now();
+  const publishedAt = performance.now();
   app.bus.publish('cache.invalidate', { key: finalKey });
   let stats: WorkerStats[] = [];
   let statsFailed: string[] = [];
@@ -158,67 +376,48 @@ async function run({ app, port }: HttpCluster) {
     statsFailed = all.flatMap((r) =>
       r.status === 'rejected' ? [`worker ${r.workerId}: ${r.error.code}`] : [],
     );
-  } while (appliedBy().length < live().length && Date.now() < publishedAt + 3_000);
-  const appliedWithinMs = Date.now() - publishedAt;
+  } while (appliedBy().length < live().length && performance.now() < publishedAt + 3_000);
+  const appliedWithinMs = Math.round(performance.now() - publishedAt);
   const missing = live().filter((id) => !appliedBy().includes(id));
 
-  // ------------------------------------------------------------------ the figures
-  const responses = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
-  const replacement = stats.find((w) => w.workerId === killed?.replacedBy);
+  // ------------------------------------------------------------------ the checks
+  const noFailures = (f: LoadFigures) => f.non2xx === 0 && f.errors === 0 && f.ok2xx > 0;
   const checks = {
-    served: result['2xx'] > 0,
-    replacementOnline: killed?.connectedAfterMs !== undefined && replacement !== undefined,
+    configNoFailedRequest: noFailures(config.http),
+    configAcceptedByAll:
+      config.update.accepted &&
+      config.update.acks.length === workerCount &&
+      config.update.acks.every((a) => a.status === 'accepted'),
+    configServedEverywhere: config.everyWorkerOnNew,
+    configHitsEqual: config.hits.equal && config.hits.client > 0,
+    restartNoFailedRequest: noFailures(restart.http),
+    restartReplacedAll: restart.replacedAll,
+    restartHitsEqual: restart.hits.equal && restart.hits.client > 0,
+    killServed: sigkill.http.ok2xx > 0,
+    killReplacementServes:
+      sigkill.replacement?.ready === true &&
+      sigkill.replacement.answered &&
+      killed?.exit?.signal === 'SIGKILL',
+    killHitsNotAbove: sigkill.hits.notAbove,
     allWorkersApplied: missing.length === 0 && appliedBy().length > 0,
   };
-  const ids = [...new Set([...byWorker.keys(), ...stats.map((w) => w.workerId)])];
   return {
     passed: Object.values(checks).every(Boolean),
     checks,
-    durationS: result.duration,
-    connections,
     workers: workerCount,
-    responses,
-    served: result['2xx'],
-    reqPerS: Math.round(responses / result.duration),
-    latencyMs: { p50: result.latency.p50, p99: result.latency.p99 },
-    non2xx: Object.fromEntries(
-      Object.entries(result.statusCodeStats ?? {})
-        .filter(([status]) => !status.startsWith('2'))
-        .map(([status, s]) => [status, s.count ?? 0]),
-    ),
-    connectionErrors: Object.fromEntries(connErrors),
-    byRoute: Object.fromEntries([...byRoute].map(([r, s]) => [r, Object.fromEntries(s)])),
-    perWorker: ids
-      .sort((a, b) => a - b)
-      .map((id) => {
-        const w = stats.find((s) => s.workerId === id);
-        return {
-          workerId: id,
-          pid: w?.pid ?? (id === killed?.workerId ? killed.pid : null),
-          role: id === killed?.workerId ? 'killed' : id === killed?.replacedBy ? 'new' : '',
-          /** Responses the client recorded from it. */
-          seenByClient: byWorker.get(id) ?? 0,
-          /** Responses it counted itself (null: it is gone, and its counters with it). */
-          counted: w === undefined ? null : total(w),
-          requests: w?.requests ?? null,
-          peerCalls: w?.peerCalls ?? null,
-          invalidationsApplied: w?.invalidations.applied ?? null,
-        };
-      }),
+    connections,
+    phaseSeconds,
+    phases: { config, restart, kill: sigkill },
+    workersNow: stats.map((w) => ({
+      workerId: w.workerId,
+      slot: w.slot,
+      pid: w.pid,
+      config: w.config,
+      hits: w.hits,
+      peerCalls: w.peerCalls,
+      invalidationsApplied: w.invalidations.applied,
+    })),
     statsFailed,
-    killed:
-      killed === undefined ? null : { workerId: killed.workerId, pid: killed.pid, ...killed.exit },
-    replacement:
-      killed?.replacedBy === undefined
-        ? null
-        : {
-            workerId: killed.replacedBy,
-            online: killed.onlineAfterMs !== undefined,
-            connected: killed.connectedAfterMs !== undefined,
-            onlineAfterMs: killed.onlineAfterMs ?? null,
-            connectedAfterMs: killed.connectedAfterMs ?? null,
-            served: replacement === undefined ? null : total(replacement),
-          },
     invalidation: {
       key: finalKey,
       liveWorkers: live(),
@@ -226,99 +425,228 @@ async function run({ app, port }: HttpCluster) {
       missing,
       allApplied: checks.allWorkersApplied,
       appliedWithinMs,
-      /** POST /invalidate answered 202 during the load... */
-      acknowledgedDuringLoad: byRoute.get('/invalidate')?.get(202) ?? 0,
-      /** ...and how many the workers alive throughout applied (the final one left out). */
-      appliedBySurvivors: Object.fromEntries(
-        stats
-          .filter((w) => initial.some((i) => i.id === w.workerId))
-          .map((w) => [w.workerId, w.invalidations.applied - 1]),
-      ),
     },
     workerPids: [...pids],
   };
 }
 
+/** The killed worker's story, as the cluster's lifecycle events tell it. */
+interface Kill {
+  readonly workerId: number;
+  readonly slot: number;
+  readonly pid: number;
+  readonly at: number;
+  exit?: { signal: string | null; code: number | null; planned: boolean };
+  replacedBy?: number;
+  onlineAfterMs?: number;
+  readyAfterMs?: number;
+}
+
+// ------------------------------------------------------------------ the summary
+
 function printSummary(f: Figures): void {
-  const list = (counts: Record<string, number>) =>
-    Object.entries(counts)
-      .map(([what, n]) => `${n} x ${what}`)
-      .join(', ') || 'none';
+  const { config, restart, kill } = f.phases;
+  const mix = [...new Set(REQUESTS.map((r) => `${r.method} ${r.path.split('?')[0]}`))];
   const out: string[] = [
     '',
-    '-------------------------------- summary --------------------------------',
+    '---------------------------------------- summary ----------------------------------------',
+    `${f.workers} workers (one per core); ${f.connections} connections cycling through ${mix.join(', ')}`,
+    'failed request: a non-2xx response, a connection error or a timeout',
+    '',
   ];
+
+  out.push(heading('1 CONFIG UPDATE under load', config.http), failures(config.http));
+  const u = config.update;
+  const versions = Object.entries(config.servedVersions)
+    .map(([w, byVersion]) => `worker ${w}: ${list(byVersion)}`)
+    .join('; ');
   out.push(
-    `HTTP     ${f.responses} responses in ${f.durationS} s (${f.reqPerS} req/s, ${f.connections} connections), latency p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms`,
-    `         2xx: ${f.served}`,
-    `         non-2xx: ${list(f.non2xx)}`,
-    `         connection errors: ${list(f.connectionErrors)}${Object.keys(f.connectionErrors).length > 0 ? ' (connections to the killed worker: expected)' : ''}`,
+    u.to === null
+      ? `  update     FAILED: ${u.error}`
+      : `  update     v${u.from.version} '${u.from.greeting}' -> v${u.to.version} '${u.to.greeting}' at ${u.atS} s, acknowledged in ${u.tookMs} ms: ${u.acks.map((a) => `worker ${a.workerId} ${a.status}${a.error === null ? '' : ` (${a.error})`}`).join(', ')}`,
+    `  GET /      during the load, by config version: ${versions || 'none'}`,
+    `  after it   ${config.everyWorkerOnNew ? `every live worker serves v${u.to?.version}` : 'NOT every live worker serves the new value'}; asked over fresh connections:`,
+    `             ${probes(config.probe)}`,
+    `  by worker  ${perWorker(config.http.byWorker, new Map())}`,
+    '',
   );
-  for (const [route, statuses] of Object.entries(f.byRoute)) {
-    out.push(`         ${route.padEnd(11)} ${list(statuses)}`);
+
+  out.push(heading('2 ROLLING RESTART under load', restart.http), failures(restart.http));
+  const restartRoles = new Map<string, string>();
+  for (const r of restart.replaced) {
+    if (r.from !== undefined) restartRoles.set(String(r.from), 'old');
+    restartRoles.set(String(r.to), 'new');
   }
-  out.push('', 'WORKERS  responses counted by each worker, gathered with callAll after the load');
-  const ROUTE_COLUMNS = ['/cache', '/peer', '/primary', '/invalidate', '/'] as const;
-  const rows = [
-    ['', 'pid', 'client saw', 'counted', ...ROUTE_COLUMNS, 'hellos', 'rerouted', 'invalidations'],
-  ];
-  for (const w of f.perWorker) {
-    const name = `worker ${w.workerId}${w.role === '' ? '' : ` (${w.role})`}`;
-    const head = [name, String(w.pid ?? '?'), String(w.seenByClient)];
-    if (w.requests === null || w.peerCalls === null) {
-      rows.push([...head, 'gone']);
-      continue;
-    }
-    const requests = w.requests;
-    rows.push([
-      ...head,
-      String(w.counted),
-      ...ROUTE_COLUMNS.map((route) => String(requests[route])),
-      String(w.peerCalls.answered),
-      String(w.peerCalls.rerouted),
-      String(w.invalidationsApplied),
-    ]);
-  }
-  out.push(...table(rows).map((line) => `  ${line}`));
   out.push(
-    '  client saw: responses autocannon recorded, which leaves out the one that ends each',
-    '    connection (it reconnects every 100 requests); counted: by the worker itself',
-    '  hellos: /peer calls it answered for other workers; rerouted: its own /peer calls that hit',
-    '    the killed worker and went to another one; invalidations: events it applied',
+    restart.error !== null
+      ? `  restart    FAILED: ${restart.error}`
+      : `  restart    ${restart.replaced.length} workers replaced, one slot at a time, in ${restart.durationMs} ms: ${restart.replaced.map((r) => `slot ${r.slot}: worker ${r.from} -> ${r.to}`).join(', ')}\n             with ${restart.loadBeforeS} s of load before it and ${restart.loadAfterS} s after`,
+    `  by worker  ${perWorker(restart.http.byWorker, restartRoles)}`,
+    '',
   );
-  for (const failure of f.statsFailed) out.push(`  stats failed on ${failure}`);
-  out.push('');
-  const k = f.killed;
-  const r = f.replacement;
+
+  out.push(heading('3 SIGKILL under load', kill.http), failures(kill.http));
+  for (const line of explainKillFailures(kill.http)) out.push(`             ${line}`);
+  const k = kill.killed;
+  const r = kill.replacement;
+  const killRoles = new Map<string, string>();
+  if (k !== null) killRoles.set(String(k.workerId), 'killed');
+  if (r !== null) killRoles.set(String(r.workerId), 'replacement');
   out.push(
     k === null
-      ? 'KILL     no worker was killed (the load ended first)'
-      : `KILL     worker ${k.workerId} (pid ${k.pid}) exited by ${k.signal ?? `code ${k.code}`}, ${k.planned ? 'planned' : 'unplanned'}; ` +
-          (r === null
+      ? '  kill       no worker was killed'
+      : `  kill       worker ${k.workerId} (slot ${k.slot}, pid ${k.pid}) exited by ${k.signal ?? `code ${k.code}`}, ${k.planned ? 'planned' : 'unplanned'}\n             ${
+          r === null
             ? 'not replaced'
-            : `replaced by worker ${r.workerId}: online after ${r.onlineAfterMs ?? '-'} ms, connected after ${r.connectedAfterMs ?? '-'} ms, then served ${r.served ?? '?'} requests`),
-  );
-  const inv = f.invalidation;
-  const survivors =
-    Object.entries(inv.appliedBySurvivors)
-      .map(([id, n]) => `${n} (worker ${id})`)
-      .join(', ') || 'none';
-  out.push(
-    `INVAL    '${inv.key}', published by the primary after the load, applied by ${inv.appliedBy.length} of ${inv.liveWorkers.length} live workers [${inv.appliedBy.join(', ')}] within ${inv.appliedWithinMs} ms${inv.missing.length > 0 ? `; MISSING on ${inv.missing.join(', ')}` : ''}`,
-    `         during the load, clients recorded ${inv.acknowledgedDuringLoad} acknowledged invalidations; the workers alive throughout applied ${survivors}`,
+            : `replaced by worker ${r.workerId}: online after ${r.onlineAfterMs ?? '-'} ms, ready (listening) after ${r.readyAfterMs ?? '-'} ms`
+        }`,
+    `  after it   ${r === null ? 'no replacement' : r.answered ? 'the replacement serves' : 'the replacement DID NOT answer'}; asked over fresh connections:`,
+    `             ${probes(kill.probe)}`,
+    `  by worker  ${perWorker(kill.http.byWorker, killRoles)}`,
+    '             (open connections stay with the worker that has them: the replacement gets new ones)',
     '',
-    `CHECKS   ${Object.entries(f.checks)
-      .map(([name, ok]) => `${name} ${ok ? 'ok' : 'FAILED'}`)
-      .join(', ')}: ${f.passed ? 'PASSED' : 'FAILED'}`,
-    '-------------------------------------------------------------------------',
+  );
+
+  // The hits table: a pair of columns per phase.
+  out.push(
+    "HITS       per route and phase: the increments of the store 'hits' (held by the primary; a worker",
+    "           increments once a 2xx response is written: its 'finish' event) against the 2xx",
+    '           responses autocannon received (counted by their x-route header)',
+  );
+  const phases = [
+    ['1 config', config.hits],
+    ['2 restart', restart.hits],
+    ['3 SIGKILL', kill.hits],
+  ] as const;
+  const routes = [...new Set(phases.flatMap(([, h]) => h.routes.map((x) => x.route)))].sort();
+  const rows: string[][] = [
+    ['', ...phases.flatMap(([name]) => [`${name}: store`, 'client'])],
+    ...routes.map((route) => [
+      route,
+      ...phases.flatMap(([, h]) => {
+        const x = h.routes.find((y) => y.route === route);
+        return [String(x?.store ?? 0), String(x?.client ?? 0)];
+      }),
+    ]),
+    ['total', ...phases.flatMap(([, h]) => [String(h.store), String(h.client)])],
+  ];
+  out.push(...table(rows).map((line) => `    ${line}`));
+  const verdict = (h: HitsComparison) =>
+    h.equal
+      ? 'equal on every route'
+      : `NOT EQUAL (store ${h.store - h.client >= 0 ? '+' : ''}${h.store - h.client}${h.client === h.autocannon2xx ? '' : `; autocannon counted ${h.autocannon2xx} 2xx`})`;
+  out.push(
+    `           1 config: ${verdict(config.hits)}`,
+    `           2 restart: ${verdict(restart.hits)}${restart.hits.equal ? ', every worker replaced on the way (the counts live in the primary)' : ''}`,
+  );
+  const lost = kill.hits.client - kill.hits.store;
+  out.push(
+    kill.hits.equal
+      ? '           3 SIGKILL: equal on every route: the killed worker had no increment in flight this time'
+      : kill.hits.notAbove
+        ? `           3 SIGKILL: the store is ${lost} below: responses the killed worker had written (the client got them) whose increment had not reached the primary yet`
+        : '           3 SIGKILL: the store is ABOVE the client on some route: responses counted that no client received (a bug)',
+    '           (1 and 2 must be equal; in 3, a SIGKILL can lose increments, never add one: store <= client)',
+  );
+  const failedIncrements = phases.reduce((n, [, h]) => n + h.failedIncrements, 0);
+  if (failedIncrements > 0) out.push(`           increments that failed: ${failedIncrements}`);
+  for (const [name, h] of phases) {
+    if (h.statsFailed.length > 0)
+      out.push(`           ${name}: stats failed on ${h.statsFailed.join(', ')}`);
+  }
+  out.push('');
+
+  const inv = f.invalidation;
+  out.push(
+    `INVAL      '${inv.key}', published by the primary at the end, applied by ${inv.appliedBy.length} of ${inv.liveWorkers.length} live workers [${inv.appliedBy.join(', ')}] within ${inv.appliedWithinMs} ms${inv.missing.length > 0 ? `; MISSING on ${inv.missing.join(', ')}` : ''}`,
+  );
+  for (const failure of f.statsFailed) out.push(`           stats failed on ${failure}`);
+  out.push('WORKERS    at the end, as they report themselves (stats):');
+  for (const w of f.workersNow) {
+    out.push(
+      `           worker ${w.workerId} (slot ${w.slot}, pid ${w.pid}): config v${w.config.version} '${w.config.greeting}'; hits increments: ${w.hits.applied} applied, ${w.hits.failed} failed;\n             peer hellos answered: ${w.peerCalls.answered}; invalidations applied: ${w.invalidationsApplied}`,
+    );
+  }
+  out.push(
+    '',
+    ...checkLines(f.checks),
+    `           ${f.passed ? 'PASSED' : 'FAILED'}`,
+    '-----------------------------------------------------------------------------------------',
   );
   console.log(out.join('\n'));
 }
 
-// ------------------------------------------------------------------ helpers
+/** The checks, one line per phase. */
+function checkLines(checks: Record<string, boolean>): string[] {
+  const groups = [
+    ['1 config', 'config'],
+    ['2 restart', 'restart'],
+    ['3 SIGKILL', 'kill'],
+    ['end', ''],
+  ] as const;
+  const lines: string[] = [];
+  const done = new Set<string>();
+  for (const [label, prefix] of groups) {
+    const names = Object.keys(checks).filter((n) => !done.has(n) && n.startsWith(prefix));
+    for (const n of names) done.add(n);
+    if (names.length === 0) continue;
+    const items = names.map((n) => `${n} ${checks[n] ? 'ok' : 'FAILED'}`).join(', ');
+    const head = lines.length === 0 ? 'CHECKS' : '';
+    lines.push(`${head.padEnd(11)}${label}: ${items}`);
+  }
+  return lines;
+}
 
-function total(w: WorkerStats): number {
-  return Object.values(w.requests).reduce((a, b) => a + b, 0);
+/** Why the requests of the SIGKILL phase failed, by error code. */
+function explainKillFailures(h: LoadFigures): string[] {
+  const lines: string[] = [];
+  const resets = h.errorsByCode.ECONNRESET ?? 0;
+  const timeouts = h.errorsByCode['request timed out'] ?? 0;
+  const others = h.errors - resets - timeouts;
+  if (resets > 0) {
+    lines.push(`ECONNRESET: the requests in flight on the killed worker's connections (expected)`);
+  }
+  if (timeouts > 0) {
+    lines.push(
+      'timed out: a connection that reached the worker as it died and was never answered nor',
+      "closed (Node's cluster does the same without clusterbus); the client gave up after 3 s",
+    );
+  }
+  if (others > 0 || h.non2xx > 0) lines.push('other failures: not expected, see above');
+  if (lines.length > 0) lines.push('these failures belong to this phase only');
+  return lines;
+}
+
+function heading(title: string, h: LoadFigures): string {
+  return `${title.padEnd(30)} ${h.seconds.toFixed(1)} s, ${h.responses} responses (${h.reqPerS} req/s), latency p50 ${h.latencyMs.p50} ms, p99 ${h.latencyMs.p99} ms`;
+}
+
+function failures(h: LoadFigures): string {
+  return `  failed     ${h.non2xx + h.errors} (non-2xx: ${list(h.non2xxByStatus)}; errors: ${list(h.errorsByCode)})`;
+}
+
+function probes(answers: readonly ProbeAnswer[]): string {
+  const seen = new Map<number, ProbeAnswer>();
+  for (const a of answers) seen.set(a.worker, a);
+  return (
+    [...seen.values()]
+      .map((a) => `worker ${a.worker} -> ${a.status} '${a.greeting}' (v${a.configVersion})`)
+      .join(', ') || 'no answer'
+  );
+}
+
+function perWorker(byWorker: Record<string, number>, roles: ReadonlyMap<string, string>): string {
+  return Object.entries(byWorker)
+    .map(([w, n]) => `worker ${w}${roles.has(w) ? ` (${roles.get(w)})` : ''}: ${n}`)
+    .join(', ');
+}
+
+function list(counts: Record<string, number>): string {
+  return (
+    Object.entries(counts)
+      .map(([what, n]) => `${n} x ${what}`)
+      .join(', ') || 'none'
+  );
 }
 
 /** Pads each column to its widest cell; the first column left-aligned, the others right. */
@@ -332,6 +660,10 @@ function table(rows: string[][]): string[] {
       .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
       .join('  '),
   );
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }
 
 function positive(name: string, fallback: number): number {

@@ -1,11 +1,13 @@
 /**
- * The primary of the HTTP cluster: starts the workers, answers `clusterInfo`, tells the workers
- * who their peers are, and finds out which port they share.
+ * The primary of the HTTP cluster: starts the workers with the initial config, holds the `hits`
+ * store, answers `clusterInfo`, tells the workers who their peers are, and finds out which port
+ * they share.
  */
 import cluster, { type Address, type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { type ClusterApp, startCluster } from 'clusterbus';
-import { contract } from './contract.js';
+import type { z } from 'zod';
+import { type Config, contract } from './contract.js';
 
 export interface HttpClusterOptions {
   /** How many workers. @default os.availableParallelism() */
@@ -14,6 +16,8 @@ export interface HttpClusterOptions {
   readonly port?: number;
   /** How long the workers have to connect and listen, in ms. @default 30_000 */
   readonly readyTimeoutMs?: number;
+  /** The initial config. @default { greeting: 'hello' } */
+  readonly config?: z.input<typeof Config>;
 }
 
 export interface HttpCluster {
@@ -39,6 +43,7 @@ export async function startHttpCluster(options: HttpClusterOptions = {}): Promis
     contract,
     exec: SERVER,
     env: { PORT: String(options.port ?? 3000) },
+    config: options.config ?? { greeting: 'hello' },
     readyTimeoutMs,
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
   });
@@ -53,13 +58,18 @@ export async function startHttpCluster(options: HttpClusterOptions = {}): Promis
     uptimeMs: Date.now() - startedAt,
   }));
 
-  // Every worker keeps a list of its peers: publish it whenever the set of workers changes.
+  // Every worker keeps a list of its peers, the ready workers (a draining one is on its way out):
+  // publish it whenever that set changes.
   const announce = () => {
-    if (!app.bus.isClosed) {
-      app.bus.publish('cluster.members', { workers: app.bus.connectedWorkers() });
-    }
+    if (app.bus.isClosed) return;
+    const workers = app
+      .workers()
+      .filter((w) => w.state === 'ready')
+      .map((w) => w.id);
+    app.bus.publish('cluster.members', { workers });
   };
-  app.on('worker:connected', announce);
+  app.on('worker:ready', announce);
+  app.on('worker:drain', announce);
   app.on('worker:exit', (event) => {
     if (event.replacedBy !== undefined) restarts++;
     announce();

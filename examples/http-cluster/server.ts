@@ -3,6 +3,7 @@
  * worker per core on PORT (default 3000) and runs until SIGINT or SIGTERM. It is also the script
  * every worker runs (the `else` branch), for this primary and for demo.ts's.
  *
+ *   curl localhost:3000/
  *   curl localhost:3000/peer
  *   curl localhost:3000/primary
  *   curl -X POST 'localhost:3000/invalidate?key=product:1'

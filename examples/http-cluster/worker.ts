@@ -2,11 +2,15 @@
  * A worker of the HTTP cluster: serves HTTP on the port every worker shares, and uses the bus for
  * the routes that need another process.
  *
- *   GET  /                  answered locally
+ *   GET  /                  the greeting of the cluster's config (app.config.update() changes it)
  *   GET  /cache?key=K       this worker's in-memory cache (filled on a miss)
  *   GET  /peer              another worker answers, through the primary
  *   GET  /primary           the primary answers
  *   POST /invalidate?key=K  every worker drops K from its cache (GET works too)
+ *
+ * Every 2xx response is counted in the cluster's `hits` store (held by the primary), by route.
+ * The worker is ready once it listens, and drains gracefully (`bus.closeOnDrain`): a rolling
+ * restart or a scale-down fails no request.
  */
 import http from 'node:http';
 import { BusError, connect } from 'clusterbus';
@@ -14,6 +18,8 @@ import { contract, ROUTES, type Route, type WorkerStats } from './contract.js';
 
 /** How long a route waits for the bus before answering 504, in ms. */
 const BUS_TIMEOUT_MS = 2_000;
+/** How long a `hits` increment may take before it counts as failed, in ms. */
+const STORE_TIMEOUT_MS = 5_000;
 /** How many distinct invalidation keys `stats` reports, the most recent ones. */
 const RECENT_KEYS = 32;
 
@@ -26,19 +32,43 @@ class HttpError extends Error {
   }
 }
 
-/** Connects to the bus, then listens on `port` (shared with the other workers). */
+/** Connects to the bus, listens on `port` (shared with the other workers), then is ready. */
 export async function runWorker(port: number): Promise<void> {
-  const bus = await connect(contract);
+  // manualReady: the primary routes nothing to this worker, and a rolling restart does not drain
+  // the worker it replaces, until this one listens (bus.ready() below).
+  const bus = await connect(contract, { manualReady: true });
   const self = bus.self;
+  const hits = bus.store('hits');
 
   // ---------------------------------------------------------------- state, all per worker
   const requests = Object.fromEntries(ROUTES.map((r) => [r, 0])) as Record<Route, number>;
+  const increments = { applied: 0, failed: 0 };
+  const pendingIncrements = new Set<Promise<void>>();
   const peerCalls = { answered: 0, rerouted: 0 };
   const cache = new Map<string, { key: string; computedBy: number; computedAt: number }>();
   const cacheStats = { hits: 0, misses: 0 };
   const invalidations = { published: 0, applied: 0 };
   const recentKeys = new Set<string>(); // the last RECENT_KEYS distinct keys applied, oldest first
   let peers: number[] = [];
+
+  /**
+   * Counts one 2xx response of `route` in the shared store. Called on the response's 'finish':
+   * the whole response has been handed to the OS, so a client that keeps its connection open
+   * receives it. Counting earlier would count responses that a crash or a closed connection
+   * stops; counting later (say, on the client's next request) would need the client's help.
+   */
+  function countHit(route: Route): void {
+    const increment = hits.increment(route, 1, { timeoutMs: STORE_TIMEOUT_MS }).then(
+      () => {
+        increments.applied++;
+      },
+      () => {
+        increments.failed++;
+      },
+    );
+    pendingIncrements.add(increment);
+    void increment.finally(() => pendingIncrements.delete(increment));
+  }
 
   // ---------------------------------------------------------------- the bus
   bus.subscribe('cache.invalidate', ({ key }) => {
@@ -52,17 +82,22 @@ export async function runWorker(port: number): Promise<void> {
     peers = workers.filter((id) => id !== self);
   });
   bus.handle('hello', () => ({ workerId: self, pid: process.pid, answered: ++peerCalls.answered }));
-  bus.handle(
-    'stats',
-    (): WorkerStats => ({
+  bus.handle('stats', async (): Promise<WorkerStats> => {
+    // Answer once every increment issued so far has settled, so that the store is up to date
+    // with every response this worker has finished when the caller reads it.
+    await Promise.allSettled([...pendingIncrements]);
+    return {
       workerId: self,
+      slot: bus.slot,
       pid: process.pid,
+      config: { version: bus.config.version, greeting: bus.config.current.greeting },
       requests,
+      hits: increments,
       peerCalls,
       cache: { entries: cache.size, ...cacheStats },
       invalidations: { ...invalidations, recentKeys: [...recentKeys] },
-    }),
-  );
+    };
+  });
 
   /** Greets a random other worker; if it just went away, asks whichever worker the primary picks. */
   async function greetPeer() {
@@ -83,7 +118,15 @@ export async function runWorker(port: number): Promise<void> {
   async function route(path: Route, method: string, url: URL): Promise<[number, unknown]> {
     switch (path) {
       case '/':
-        return [200, { worker: self, pid: process.pid }];
+        return [
+          200,
+          {
+            worker: self,
+            pid: process.pid,
+            greeting: bus.config.current.greeting,
+            configVersion: bus.config.version,
+          },
+        ];
       case '/cache': {
         const key = requireKey(url);
         let value = cache.get(key);
@@ -128,7 +171,10 @@ export async function runWorker(port: number): Promise<void> {
     // Which worker and route answered, for clients (the demo counts responses by these).
     res.setHeader('x-worker', String(self));
     res.setHeader('x-route', path);
-    res.on('finish', () => requests[path]++);
+    res.once('finish', () => {
+      requests[path]++;
+      if (res.statusCode >= 200 && res.statusCode < 300) countHit(path);
+    });
     route(path, req.method ?? 'GET', url).then(
       ([status, body]) => reply(res, status, body),
       (error: unknown) => {
@@ -142,17 +188,10 @@ export async function runWorker(port: number): Promise<void> {
       },
     );
   });
-
-  // The primary stops the workers (app.close() disconnects them); when this worker's channel to
-  // the primary closes, stop serving, so that idle keep-alive connections do not keep it alive.
-  void bus.closed.then(() => {
-    server.close();
-    server.closeIdleConnections();
-  });
-  // Ctrl+C (or a service manager's stop) signals every process of the group: let the primary,
-  // which closes the cluster on SIGINT and SIGTERM, decide when this worker stops.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => {});
+  // When the primary drains this worker (rolling restart, replacement, app.close()): stop
+  // accepting connections, answer what comes on open ones with `Connection: close`, and let the
+  // drain wait until every connection has ended (and every increment has settled).
+  bus.closeOnDrain(server);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -161,6 +200,7 @@ export async function runWorker(port: number): Promise<void> {
       resolve();
     });
   });
+  bus.ready();
 }
 
 function requireKey(url: URL): string {
