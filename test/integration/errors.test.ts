@@ -121,18 +121,15 @@ describe('handler throws: REMOTE', () => {
     ['string', /a plain string/],
     ['undefined', /undefined/],
     ['getter', /threw/],
-  ] as const)(
-    'gives a readable REMOTE message when the handler throws a %s',
-    async (kind, text) => {
-      const error = await rejection(app.bus.call(w1, 'throwValue', kind));
-      expect(error.code).toBe('REMOTE');
-      expect(error.message).toMatch(new RegExp(`^handler 'throwValue' on worker ${w1} threw `));
-      expect(error.message).toMatch(text);
-      expect(error.message).not.toContain('[object Object]');
-      expect(error.cause).toBeInstanceOf(RemoteError);
-      expect(typeof (error.cause as RemoteError).message).toBe('string');
-    },
-  );
+  ] as const)('gives a readable REMOTE message when the handler throws a %s', async (kind, text) => {
+    const error = await rejection(app.bus.call(w1, 'throwValue', kind));
+    expect(error.code).toBe('REMOTE');
+    expect(error.message).toMatch(new RegExp(`^handler 'throwValue' on worker ${w1} threw `));
+    expect(error.message).toMatch(text);
+    expect(error.message).not.toContain('[object Object]');
+    expect(error.cause).toBeInstanceOf(RemoteError);
+    expect(typeof (error.cause as RemoteError).message).toBe('string');
+  });
 
   it('reaches a worker -> worker caller as REMOTE too', async () => {
     const outcome = await app.bus.call(w2, 'relay', {

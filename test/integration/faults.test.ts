@@ -258,23 +258,20 @@ describe('a worker that goes away with work pending on it', () => {
   it.each([
     ['SIGKILL', 'killed with SIGKILL'],
     ['exit', 'process.exit() inside a handler'],
-  ] as const)(
-    '%s (%s): exit and disconnect together, in either order, settle everything once',
-    async (how, _what) => {
-      const running = await start();
-      app = running;
-      const seen = await strand(running, how);
-      await until(
-        () => seen.events.length,
-        (n) => n === 2,
-        'both the exit and the disconnect',
-      );
-      expect(seen.events.map((e) => e.event).sort()).toEqual(['disconnect', 'exit']);
-      console.info(
-        `${how}: the primary saw ${seen.events.map((e) => e.event).join(' then ')}, all settled ${(seen.settledAt - seen.events[0]!.at).toFixed(1)} ms after the first`,
-      );
-    },
-  );
+  ] as const)('%s (%s): exit and disconnect together, in either order, settle everything once', async (how, _what) => {
+    const running = await start();
+    app = running;
+    const seen = await strand(running, how);
+    await until(
+      () => seen.events.length,
+      (n) => n === 2,
+      'both the exit and the disconnect',
+    );
+    expect(seen.events.map((e) => e.event).sort()).toEqual(['disconnect', 'exit']);
+    console.info(
+      `${how}: the primary saw ${seen.events.map((e) => e.event).join(' then ')}, all settled ${(seen.settledAt - seen.events[0]!.at).toFixed(1)} ms after the first`,
+    );
+  });
 
   it('a worker that dies while warming up (manualReady, before it is ready): its lease and its watch end too', async () => {
     // Slot 2's worker takes lock 'warmup' and watches a store, then is SIGKILLed before ready().

@@ -2,12 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { Kind, MARKER, parseFrame } from '../../src/protocol/envelope.js';
 
 describe('parseFrame', () => {
-  it.each([undefined, null, 1, 'str', [], { cmd: 'NODE_CLUSTER' }, { k: 'req', i: 1, m: 'x' }])(
-    'leaves a message without the marker alone: %j',
-    (raw) => {
-      expect(parseFrame(raw)).toEqual({ ok: false, foreign: true });
-    },
-  );
+  it.each([
+    undefined,
+    null,
+    1,
+    'str',
+    [],
+    { cmd: 'NODE_CLUSTER' },
+    { k: 'req', i: 1, m: 'x' },
+  ])('leaves a message without the marker alone: %j', (raw) => {
+    expect(parseFrame(raw)).toEqual({ ok: false, foreign: true });
+  });
 
   it.each([
     [{ [MARKER]: 2, k: Kind.request, i: 1, m: 'x' }, 'version'],
