@@ -13,6 +13,7 @@ import {
   startCluster,
 } from '../../src/index.js';
 import { contract } from './fixtures/contract.js';
+import { forkedPids, isAlive } from './fixtures/processes.js';
 
 export type FixtureContract = typeof contract;
 export type App = ClusterApp<FixtureContract>;
@@ -28,30 +29,7 @@ export const NEVER_CONNECTS = fileURLToPath(
   new URL('./fixtures/never-connects.ts', import.meta.url),
 );
 
-/**
- * Every worker pid forked by this test file's process (vitest runs each file in its own process,
- * and `cluster` reports every fork, replacements included).
- */
-const forked = new Set<number>();
-cluster.on('fork', (worker) => {
-  if (worker.process.pid !== undefined) forked.add(worker.process.pid);
-});
-
-/** Pids of every worker this file has forked so far. */
-export function forkedPids(): number[] {
-  return [...forked];
-}
-
-/** Whether process `pid` exists, by `process.kill(pid, 0)` (ESRCH: it does not). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw error;
-  }
-}
+export { forkedPids, isAlive };
 
 /** Starts the fixture cluster: 2 workers running fixtures/worker.ts under tsx. */
 export function start(options: Partial<StartClusterOptions<FixtureContract>> = {}): Promise<App> {
