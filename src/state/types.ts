@@ -191,6 +191,15 @@ export interface Store<I, O> {
    *   options or a callback that is not a function.
    */
   watch(onChange: (change: StoreChange<O>) => void): Watch;
+  /**
+   * Watches the changes of one `key`, or of the keys starting with `prefix`; with
+   * `initial: true`, first the current entries (oldest revision first), then live changes.
+   * Otherwise as the overload without options.
+   *
+   * @returns a {@link Watch}: call it to stop.
+   * @throws {@link BusError} (synchronously) `CLOSED`, `INVALID_ARGUMENT` (both `key` and
+   *   `prefix`, or a callback that is not a function).
+   */
   watch(options: WatchOptions, onChange: (change: StoreChange<O>) => void): Watch;
 }
 
