@@ -6,14 +6,13 @@ import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import {
-  BusError,
   type ClusterApp,
   type ClusterEvents,
   type StartClusterOptions,
   startCluster,
 } from '../../src/index.js';
+import { forkedPids, isAlive, rejection, until } from './fixtures/common.js';
 import { contract } from './fixtures/contract.js';
-import { forkedPids, isAlive } from './fixtures/processes.js';
 
 export type FixtureContract = typeof contract;
 export type App = ClusterApp<FixtureContract>;
@@ -29,7 +28,7 @@ export const NEVER_CONNECTS = fileURLToPath(
   new URL('./fixtures/never-connects.ts', import.meta.url),
 );
 
-export { forkedPids, isAlive };
+export { forkedPids, isAlive, rejection, until };
 
 /** Starts the fixture cluster: 2 workers running fixtures/worker.ts under tsx. */
 export function start(options: Partial<StartClusterOptions<FixtureContract>> = {}): Promise<App> {
@@ -74,17 +73,6 @@ export function pidOf(app: App, id: number): number {
   return pid;
 }
 
-/** Resolves with the BusError `promise` rejects with; fails if it fulfils or rejects otherwise. */
-export async function rejection(promise: Promise<unknown>): Promise<BusError> {
-  try {
-    const value = await promise;
-    throw new Error(`expected a rejection, got ${JSON.stringify(value)}`);
-  } catch (error) {
-    if (!(error instanceof BusError)) throw error;
-    return error;
-  }
-}
-
 /** Rejects if `promise` has not settled within `ms`; otherwise settles as it does. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -92,27 +80,6 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Polls `probe` (e.g. a fixture method) until `ok` accepts its value, and returns that value.
- * Fails with the last value seen after `ms`.
- */
-export async function until<T>(
-  probe: () => Promise<T> | T,
-  ok: (value: T) => boolean,
-  what: string,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (performance.now() > deadline) {
-      throw new Error(`${what}: not reached within ${ms} ms; last value ${JSON.stringify(value)}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** The app events that carry one payload (all but `close`). */

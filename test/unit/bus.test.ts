@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BusError, defineContract } from '../../src/index.js';
-import { type Harness, harness, until } from './helpers.js';
+import { type Harness, harness, rejection, until } from './helpers.js';
 
 const contract = defineContract({
   methods: {
@@ -37,18 +37,6 @@ afterEach(async () => {
 async function start(count = 2, callTimeoutMs?: number): Promise<Harness<C>> {
   h = await harness(contract, count, callTimeoutMs === undefined ? {} : { callTimeoutMs });
   return h;
-}
-
-function rejection(p: Promise<unknown>): Promise<BusError> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => {
-      expect(e).toBeInstanceOf(BusError);
-      return e as BusError;
-    },
-  );
 }
 
 describe('routing', () => {

@@ -4,6 +4,8 @@ import { WorkerBus } from '../../src/bus/worker.js';
 import type { Contract } from '../../src/contract.js';
 import { type MemoryPair, memoryPair } from '../../src/transport/memory.js';
 
+export { rejection } from '../rejection.js';
+
 export interface Harness<C extends Contract> {
   readonly primary: PrimaryBus<C>;
   readonly workers: WorkerBus<C>[];

@@ -3,9 +3,9 @@
  * abort, TTL, and a holder that goes away.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusError, defineContract, type Lease } from '../../src/index.js';
+import { type BusError, defineContract, type Lease } from '../../src/index.js';
 import { StoreHost } from '../../src/state/host.js';
-import { type Harness, harness, until } from './helpers.js';
+import { type Harness, harness, rejection, until } from './helpers.js';
 
 const contract = defineContract({});
 type C = typeof contract;
@@ -30,16 +30,6 @@ async function start(count = 2) {
   h = await harness(contract, count);
   host = await StoreHost.open(h.primary);
   return { h, host, primary: h.primary, workers: h.workers };
-}
-
-async function rejection(p: Promise<unknown>): Promise<BusError> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(BusError);
-    return error as BusError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

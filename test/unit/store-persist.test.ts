@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PrimaryBus } from '../../src/bus/primary.js';
-import { BusError, defineContract } from '../../src/index.js';
+import { type BusError, defineContract } from '../../src/index.js';
 import { StoreHost } from '../../src/state/host.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/state/persist.js';
-import { until } from './helpers.js';
+import { rejection, until } from './helpers.js';
 
 const contract = defineContract({
   stores: {
@@ -55,16 +55,6 @@ async function closeAll(): Promise<void> {
     await host.close();
     await bus.close();
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<BusError> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(BusError);
-    return error as BusError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('persistence', () => {

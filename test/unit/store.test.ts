@@ -10,7 +10,7 @@ import { BusError, type Contract, defineContract } from '../../src/index.js';
 import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
 import type { StoreChange } from '../../src/state/types.js';
 import { memoryPair } from '../../src/transport/memory.js';
-import { type Harness, harness, until } from './helpers.js';
+import { type Harness, harness, rejection, until } from './helpers.js';
 
 const contract = defineContract({
   stores: {
@@ -42,16 +42,6 @@ async function start(count = 2, config: StoreHostConfig<C> = {}) {
   h = await harness(contract, count);
   host = await StoreHost.open(h.primary, config);
   return { h, host, primary: h.primary, workers: h.workers };
-}
-
-async function rejection(p: Promise<unknown>): Promise<BusError> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(BusError);
-    return error as BusError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
