@@ -33,6 +33,16 @@
  *   snapshot) or written.
  * - `CONTRACT_MISMATCH`: a worker's contract differs from the primary's (names the methods and
  *   topics that differ); its `connect()` is refused unless the app allows drift.
+ * - `PAYLOAD_TOO_DEEP`: a payload nests arrays and objects deeper than `maxDepth`; refused by the
+ *   sender, and by the receiver for a frame a sender did not check.
+ * - `FORBIDDEN`: a process asked for what it may not do: release or extend a lease it does not
+ *   hold, or route one of the primary's system protocols to another worker. Nothing changed.
+ * - `LEASE_EXPIRED`: a lease's `ttlMs` ran out (or its lock passed on) before `extend()` or
+ *   `release()` reached the primary.
+ * - `LIMIT_EXCEEDED`: a documented bound was reached (e.g. watches per process); `data` names the
+ *   limit and its value. Nothing changed.
+ * - `STARTUP_FAILED`: during `startCluster`, a slot's worker exited before it was ready, twice in
+ *   a row with the same cause; `data` carries the exit code or signal and the tail of its stderr.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -56,6 +66,11 @@ export const BUS_ERROR_CODES = [
   'LOCK_TIMEOUT',
   'PERSIST_FAILED',
   'CONTRACT_MISMATCH',
+  'PAYLOAD_TOO_DEEP',
+  'FORBIDDEN',
+  'LEASE_EXPIRED',
+  'LIMIT_EXCEEDED',
+  'STARTUP_FAILED',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */
@@ -86,6 +101,8 @@ export interface BusErrorJSON {
   readonly issues?: readonly BusIssue[];
   /** For `REMOTE`: the original error's name, message, stack and own `code`. */
   readonly remote?: RemoteErrorJSON;
+  /** Structured details of the failure (JSON values), e.g. the limit that was crossed. */
+  readonly data?: Readonly<Record<string, unknown>>;
 }
 
 /** The original error of a `REMOTE` failure, as it crossed the boundary. */
@@ -106,6 +123,11 @@ export interface BusErrorOptions {
   readonly cause?: unknown;
   /** Validation issues, for `BAD_INPUT`, `BAD_OUTPUT`, `BAD_PAYLOAD` and `VALIDATION`. */
   readonly issues?: readonly BusIssue[];
+  /**
+   * Structured details (JSON values only: they cross process boundaries in the wire form), e.g.
+   * `{ limit: 'maxWatches', value: 10_000 }` or a worker's exit code and stderr tail.
+   */
+  readonly data?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -139,6 +161,8 @@ export class BusError extends Error {
   readonly code: BusErrorCode;
   /** zod's issues, for `BAD_INPUT`, `BAD_OUTPUT` and `BAD_PAYLOAD`. */
   readonly issues: readonly BusIssue[] | undefined;
+  /** Structured details, e.g. the limit crossed or a worker's exit code (JSON values). */
+  readonly data: Readonly<Record<string, unknown>> | undefined;
 
   /**
    * @param code - one of {@link BUS_ERROR_CODES}.
@@ -149,6 +173,7 @@ export class BusError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.issues = options.issues;
+    this.data = options.data;
   }
 
   /** The wire form: code, message, issues and (for `REMOTE`) the original error. */
@@ -158,6 +183,7 @@ export class BusError extends Error {
       message: this.message,
     };
     if (this.issues !== undefined) json.issues = this.issues;
+    if (this.data !== undefined) json.data = this.data;
     if (this.cause instanceof RemoteError) {
       const c = this.cause;
       json.remote = {
@@ -182,6 +208,7 @@ export class BusError extends Error {
     return new BusError(value.code, value.message, {
       ...(cause !== undefined ? { cause } : {}),
       ...(value.issues !== undefined ? { issues: value.issues } : {}),
+      ...(value.data !== undefined ? { data: value.data } : {}),
     });
   }
 }
@@ -218,7 +245,8 @@ export function isBusErrorJSON(value: unknown): value is BusErrorJSON {
     CODE_SET.has(value.code) &&
     typeof value.message === 'string' &&
     (value.issues === undefined || (Array.isArray(value.issues) && value.issues.every(isIssue))) &&
-    (value.remote === undefined || isRemoteJSON(value.remote))
+    (value.remote === undefined || isRemoteJSON(value.remote)) &&
+    (value.data === undefined || isRecord(value.data))
   );
 }
 
