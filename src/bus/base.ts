@@ -15,13 +15,22 @@ import type {
   StoreName,
   TopicName,
 } from '../contract.js';
-import { BusError, toBusError, toIssues, toRemoteError } from '../errors.js';
-import { cloneEncoded, decode, encode } from '../protocol/codec.js';
+import { BusError, summarizeIssues, toBusError, toIssues, toRemoteError } from '../errors.js';
+import {
+  cloneEncoded,
+  DEFAULT_MAX_DEPTH,
+  decode,
+  encode,
+  MAX_MAX_DEPTH,
+} from '../protocol/codec.js';
 import type { Encoded, GatherItem } from '../protocol/envelope.js';
 import { DEFAULT_FLOW_LIMITS, type FlowLimits } from '../protocol/peer.js';
 import { storeOf } from '../state/client.js';
 import { acquireLock } from '../state/lease.js';
 import type { Lease, LockOptions, StoreOf } from '../state/types.js';
+import { describeValue } from '../util/describe.js';
+import { LocalLoop } from './local-loop.js';
+import { ReportSink } from './report.js';
 import type {
   BusEvents,
   CallAllResult,
@@ -64,9 +73,12 @@ export interface BusOptions {
    */
   readonly callTimeoutMs?: number;
   /**
-   * The largest input, result or event payload this process sends, in bytes of JSON text
-   * (approximately: string lengths as the channel writes them). Larger ones are refused here,
-   * before they reach the channel, with `PAYLOAD_TOO_LARGE`.
+   * The largest input, result or event payload this process sends or accepts, in bytes of JSON
+   * text (approximately: string lengths as the channel writes them). Larger ones are refused by
+   * the sender, before they reach the channel, with `PAYLOAD_TOO_LARGE`; one that reaches this
+   * process anyway (a sender that did not check) is refused where it is received: a request is
+   * answered with `PAYLOAD_TOO_LARGE`, an answer rejects its call with it, an event is dropped,
+   * and each is reported on the `error` event.
    * @default 8_388_608 (8 MiB)
    */
   readonly maxPayloadBytes?: number;
@@ -78,6 +90,15 @@ export interface BusOptions {
    * @default 33_554_432 (32 MiB)
    */
   readonly maxQueueBytes?: number;
+  /**
+   * How many levels of arrays and objects a payload may nest (as its JSON has them). A deeper
+   * input, result or event is refused by its sender with `PAYLOAD_TOO_DEEP`; one that reaches
+   * this process anyway (a sender that did not check) is refused where it is received, like one
+   * over `maxPayloadBytes`: a request is answered with the error, an answer rejects its call, an
+   * event is dropped, and each is reported on the `error` event. At most 1_000.
+   * @default 128
+   */
+  readonly maxDepth?: number;
   /**
    * Capture the stack when a call is issued, so that its rejection names the issuing line even
    * when the caller does not `await` it (`.then`/`.catch` chains). Off by default: it costs about
@@ -138,8 +159,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   protected readonly systemSubscribers = new Map<string, Set<SystemSubscriber>>();
   /** Default `timeoutMs` of calls, in ms. */
   protected readonly callTimeoutMs: number;
-  /** The largest payload this process sends, in bytes. */
+  /** The largest payload this process sends or accepts, in bytes. */
   protected readonly maxPayloadBytes: number;
+  /** The deepest nesting of a payload this process sends or accepts, in levels. */
+  protected readonly maxDepth: number;
+  /** Where reports go, aggregated. */
+  private readonly sink = new ReportSink((error) => this.emitReport(error));
+  /** This process's calls and publishes to itself, in order, yielding to the event loop. */
+  protected readonly localLoop = new LocalLoop();
   /** Coalescing and queue bounds of every peer of this bus. */
   protected readonly flowLimits: FlowLimits;
   /** Capture stacks when calls are issued (see {@link BusOptions.callSiteStacks}). */
@@ -158,7 +185,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     if (!Number.isSafeInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
       throw new BusError(
         'INVALID_ARGUMENT',
-        `maxPayloadBytes must be a positive integer, got ${String(maxPayloadBytes)}`,
+        `maxPayloadBytes must be a positive integer, got ${describeValue(maxPayloadBytes)}`,
       );
     }
     this.maxPayloadBytes = maxPayloadBytes;
@@ -166,10 +193,18 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     if (!Number.isSafeInteger(maxQueueBytes) || maxQueueBytes < 1) {
       throw new BusError(
         'INVALID_ARGUMENT',
-        `maxQueueBytes must be a positive integer, got ${String(maxQueueBytes)}`,
+        `maxQueueBytes must be a positive integer, got ${describeValue(maxQueueBytes)}`,
       );
     }
-    this.flowLimits = { ...DEFAULT_FLOW_LIMITS, maxQueueBytes };
+    const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    if (!Number.isSafeInteger(maxDepth) || maxDepth < 1 || maxDepth > MAX_MAX_DEPTH) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `maxDepth must be an integer from 1 to ${MAX_MAX_DEPTH}, got ${describeValue(maxDepth)}`,
+      );
+    }
+    this.maxDepth = maxDepth;
+    this.flowLimits = { ...DEFAULT_FLOW_LIMITS, maxQueueBytes, maxPayloadBytes, maxDepth };
     this.callSiteStacks = options.callSiteStacks === true;
     this.callTimeoutMs = checkTimeout(
       options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
@@ -213,10 +248,12 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * caller as a `REMOTE` BusError.
    *
    * @returns a function that unregisters it.
-   * @throws {@link BusError} `INVALID_ARGUMENT` for a method not in the contract, a second handler
-   *   for the same method, or a handler that is not a function.
+   * @throws {@link BusError} (synchronously) `CLOSED` once the bus is closed or closing;
+   *   `INVALID_ARGUMENT` for a method not in the contract, a second handler for the same method,
+   *   or a handler that is not a function.
    */
   handle<M extends MethodName<C>>(method: M, handler: Handler<C, M>): () => void {
+    if (this.closing) throw new BusError('CLOSED', `handle '${method}': the bus is closed`);
     if (!this.contract.methods.has(method)) {
       throw new BusError('INVALID_ARGUMENT', `handle: '${method}' is not a method of the contract`);
     }
@@ -268,7 +305,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       const result = await this.route(
         target,
         method,
-        encode(args[0], this.maxPayloadBytes),
+        encode(args[0], this.maxPayloadBytes, this.maxDepth),
         options,
       );
       return this.decodeResult(method, result, target) as MethodOutput<C, M>;
@@ -294,7 +331,11 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     let items: GatherItem[];
     try {
       const options = this.prepare('callAll', method, args[1]);
-      items = await this.gather(method, encode(args[0], this.maxPayloadBytes), options);
+      items = await this.gather(
+        method,
+        encode(args[0], this.maxPayloadBytes, this.maxDepth),
+        options,
+      );
     } catch (error) {
       throw atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
     }
@@ -350,7 +391,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     if (parsed.success) return parsed.data;
     throw new BusError(
       'BAD_OUTPUT',
-      `call '${method}' to ${describeTarget(target)}: the handler's result fails the output schema: ${parsed.error.message}`,
+      `call '${method}' to ${describeTarget(target)}: the handler's result fails the output schema: ${summarizeIssues(parsed.error.issues, 'output')}`,
       { issues: toIssues(parsed.error.issues) },
     );
   }
@@ -430,7 +471,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       if (!parsed.success) {
         throw new BusError(
           'BAD_INPUT',
-          `handler '${method}' on ${describeOrigin(this.self)}: the input fails the input schema: ${parsed.error.message}`,
+          `handler '${method}' on ${describeOrigin(this.self)}: the input fails the input schema: ${summarizeIssues(parsed.error.issues, 'input')}`,
           { issues: toIssues(parsed.error.issues) },
         );
       }
@@ -453,15 +494,19 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   private answer(responder: Responder, id: number, method: string, value: unknown): void {
     let encoded: Encoded;
     try {
-      encoded = encode(value, this.maxPayloadBytes);
+      encoded = encode(value, this.maxPayloadBytes, this.maxDepth);
     } catch (error) {
       const where = `handler '${method}' on ${describeOrigin(this.self)}`;
       responder.fail(
         id,
-        error instanceof BusError && error.code === 'PAYLOAD_TOO_LARGE'
+        error instanceof BusError &&
+          (error.code === 'PAYLOAD_TOO_LARGE' || error.code === 'PAYLOAD_TOO_DEEP')
           ? new BusError(
-              'PAYLOAD_TOO_LARGE',
-              `${where} returned a result too large to send: ${error.message}`,
+              error.code,
+              `${where} returned a result it cannot send: ${error.message}`,
+              {
+                ...(error.data === undefined ? {} : { data: error.data }),
+              },
             )
           : new BusError('BAD_OUTPUT', `${where} returned a value that cannot be encoded`, {
               cause: error,
@@ -540,7 +585,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
         options?.timeoutMs === undefined
           ? this.callTimeoutMs
           : checkTimeout(options.timeoutMs, 'timeoutMs');
-      result = await this.route(target, name, encode(input, this.maxPayloadBytes), {
+      result = await this.route(target, name, encode(input, this.maxPayloadBytes, this.maxDepth), {
         timeoutMs,
         signal,
       });
@@ -609,13 +654,13 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     if (!parsed.success) {
       throw new BusError(
         'BAD_PAYLOAD',
-        `publish '${topic}': the payload fails the topic's schema: ${parsed.error.message}`,
+        `publish '${topic}': the payload fails the topic's schema: ${summarizeIssues(parsed.error.issues, 'payload')}`,
         {
           issues: toIssues(parsed.error.issues),
         },
       );
     }
-    const encoded = encode(payload, this.maxPayloadBytes);
+    const encoded = encode(payload, this.maxPayloadBytes, this.maxDepth);
     this.broadcast(topic, encoded);
     this.deliver(
       topic,
@@ -632,13 +677,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * reported as `SUBSCRIBER_FAILED`; the others still run.
    *
    * @returns a function that unsubscribes.
-   * @throws {@link BusError} `INVALID_ARGUMENT` for a topic not in the contract or a handler that
-   *   is not a function.
+   * @throws {@link BusError} (synchronously) `CLOSED` once the bus is closed or closing;
+   *   `INVALID_ARGUMENT` for a topic not in the contract or a handler that is not a function.
    */
   subscribe<T extends TopicName<C>>(
     topic: T,
     handler: (payload: EventPayload<C, T>, context: EventContext) => void | Promise<void>,
   ): () => void {
+    if (this.closing) throw new BusError('CLOSED', `subscribe '${topic}': the bus is closed`);
     if (!this.contract.events.has(topic)) {
       throw new BusError(
         'INVALID_ARGUMENT',
@@ -676,7 +722,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       return;
     }
     if (!this.subscribers.has(topic)) return;
-    if (deferred) queueMicrotask(() => this.dispatchEvent(topic, payload, source));
+    if (deferred) this.localLoop.post(() => this.dispatchEvent(topic, payload, source));
     else this.dispatchEvent(topic, payload, source);
   }
 
@@ -701,7 +747,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
           this.report(
             new BusError(
               'BAD_PAYLOAD',
-              `event '${topic}' from ${describeOrigin(source)} fails the topic's schema: ${parsed.error.message}`,
+              `event '${topic}' from ${describeOrigin(source)} fails the topic's schema: ${summarizeIssues(parsed.error.issues, 'payload')}`,
               {
                 issues: toIssues(parsed.error.issues),
               },
@@ -732,14 +778,24 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     this.report(new BusError('SUBSCRIBER_FAILED', remote.message, { cause: remote.cause }));
   }
 
-  /** Emits `error`, or prints a warning when nobody listens, so nothing is dropped silently. */
+  /**
+   * Reports what has nobody to reject: on the `error` event, or as a process warning when nobody
+   * listens, so nothing is dropped silently. Repeats are aggregated per code (the first 10 of
+   * each second as they come, then one summary with `data.suppressed`): see `ReportSink`.
+   */
   protected report(error: BusError): void {
+    this.sink.report(error);
+  }
+
+  private emitReport(error: BusError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
   }
 
   /** Marks the bus closed and resolves `closed`; subclasses close their links first. */
   protected finishClose(): void {
+    this.sink.flush();
+    this.localLoop.clear();
     this.handlers.clear();
     this.systemHandlers.clear();
     this.systemSubscribers.clear();
@@ -828,7 +884,7 @@ export function checkTimeout(value: unknown, name: string): number {
   if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER_MS) {
     throw new BusError(
       'INVALID_ARGUMENT',
-      `${name} must be a number of ms > 0 and <= ${MAX_TIMER_MS}, got ${String(value)}`,
+      `${name} must be a number of ms > 0 and <= ${MAX_TIMER_MS}, got ${describeValue(value)}`,
     );
   }
   return value;

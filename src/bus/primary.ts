@@ -7,7 +7,7 @@
 import type { Worker } from 'node:cluster';
 import type { Contract } from '../contract.js';
 import { BusError } from '../errors.js';
-import { encode } from '../protocol/codec.js';
+import { copyPayload, encode } from '../protocol/codec.js';
 import {
   type Encoded,
   type EventFrame,
@@ -65,6 +65,8 @@ export interface PrimaryBusHooks {
   };
   /** The id of the worker serving `slot`, for `{ slot }` targets; undefined if none. */
   resolveSlot?(slot: number): number | undefined;
+  /** A worker's hello was refused (its contract differs): it said hello, and will not be ready. */
+  refused?(workerId: number): void;
 }
 
 /**
@@ -155,8 +157,8 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         request: (peer, frame, call) => this.onRequest(entry, peer, frame, call),
         event: (_peer, frame) => this.onEvent(entry, frame),
         control: (_peer, frame) => this.onControl(entry, frame),
-        invalid: (_peer, reason) =>
-          this.report(new BusError('PROTOCOL', `from worker ${entry.id}: ${reason}`)),
+        invalid: (_peer, reason, code) =>
+          this.report(new BusError(code ?? 'PROTOCOL', `from worker ${entry.id}: ${reason}`)),
         closed: (peer) => {
           // Said hello: it may hold leases and watches even before it is ready (a warm-up).
           const greeted = entry.peer === peer && entry.pid !== undefined;
@@ -179,7 +181,10 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
           this.report(new BusError('PROTOCOL', `worker ${entry.id} said hello twice`));
           return;
         }
-        if (!this.checkContract(entry, frame)) return;
+        if (!this.checkContract(entry, frame)) {
+          this.hooks.refused?.(entry.id);
+          return;
+        }
         entry.pid = frame.pid;
         this.sendWelcome(entry);
         return;
@@ -279,7 +284,40 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
 
   // ------------------------------------------------------------------ hub: requests from workers
 
+  /**
+   * Refuses what a worker may not send: anything before its hello (or after its bye, which
+   * ends its bus until a new hello), and any system protocol (`$…`) addressed to anyone but the
+   * primary. Those protocols are the primary's: a worker never drives another worker's.
+   * Returns the refusal, already reported.
+   */
+  private refuse(from: WorkerEntry, frame: RequestFrame | EventFrame): BusError | undefined {
+    let error: BusError | undefined;
+    const what = frame.k === Kind.request ? `request '${frame.m}'` : `event '${frame.m}'`;
+    if (from.pid === undefined) {
+      error = new BusError(
+        'PROTOCOL',
+        `worker ${from.id} sent ${what} without an open bus (before its hello, or after its bye); refused`,
+      );
+    } else if (
+      frame.k === Kind.request &&
+      isSystemName(frame.m) &&
+      ((frame.t !== undefined && frame.t !== PRIMARY_ID) || frame.n !== undefined)
+    ) {
+      error = new BusError(
+        'FORBIDDEN',
+        `worker ${from.id} sent ${what} to another worker; system protocols are the primary's and are never routed between workers`,
+      );
+    }
+    if (error !== undefined) this.report(error);
+    return error;
+  }
+
   private onRequest(from: WorkerEntry, peer: Peer, frame: RequestFrame, call: InboundCall): void {
+    const refused = this.refuse(from, frame);
+    if (refused !== undefined) {
+      peer.fail(frame.i, refused);
+      return;
+    }
     let target = frame.t;
     if (frame.n !== undefined) {
       try {
@@ -314,8 +352,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     }
     // The hot path: forwarded with callbacks, payload untouched, no promise and no AbortSignal.
     const out: OutgoingRequest = { k: Kind.request, m: frame.m, s: from.id };
-    if (frame.p !== undefined) out.p = frame.p;
-    if (frame.q !== undefined) out.q = frame.q;
+    copyPayload(out, frame);
     const id = dest.peer.issue(
       out,
       { to: dest.id },
@@ -339,8 +376,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     },
   ): Promise<ResponseFrame> {
     const frame: OutgoingRequest = { k: Kind.request, m: method, s: source };
-    if (payload.p !== undefined) frame.p = payload.p;
-    if (payload.q !== undefined) frame.q = payload.q;
+    copyPayload(frame, payload);
     return dest.peer.request(frame, {
       to: dest.id,
       timeoutMs: options.timeoutMs,
@@ -398,8 +434,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
         }).then(
           (r): GatherItem => {
             const item: GatherItem = { w: id };
-            if (r.p !== undefined) item.p = r.p;
-            if (r.q !== undefined) item.q = r.q;
+            copyPayload(item, r);
             return item;
           },
           (error: unknown): GatherItem => ({ w: id, e: asBusError(error).toJSON() }),
@@ -446,8 +481,9 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       const controller = new AbortController();
       this.localInbound.set(id, controller);
       this.local.add(id, opts);
-      // Deferred like a local publish's delivery, so the two keep their order.
-      queueMicrotask(() =>
+      // On the local loop, like a local publish's delivery, so the two keep their order; it
+      // yields to the event loop, so a loop of local calls never starves routing and timers.
+      this.localLoop.post(() =>
         this.serve(this.localResponder, id, method, payload, 'primary', controller),
       );
     });
@@ -464,6 +500,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   // ------------------------------------------------------------------ events
 
   private onEvent(from: WorkerEntry, frame: EventFrame): void {
+    if (this.refuse(from, frame) !== undefined) return;
     if (isSystemName(frame.m)) {
       // System events from a worker are for the primary only.
       this.deliver(frame.m, frame, from.id);

@@ -8,7 +8,7 @@ import { WorkerConfig } from '../config/worker.js';
 import type { Contract } from '../contract.js';
 import { BusError, toBusError } from '../errors.js';
 import { HealthChecks } from '../health/worker.js';
-import { decode, encode } from '../protocol/codec.js';
+import { copyPayload, decode, encode } from '../protocol/codec.js';
 import {
   type Encoded,
   type EventFrame,
@@ -19,6 +19,12 @@ import {
 } from '../protocol/envelope.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
+import {
+  forkedByClusterbus,
+  PM2_CLUSTER_MODE_HINT,
+  pm2ClusterMode,
+  primarySignals,
+} from '../supervisor/env.js';
 import {
   type CloseOnDrainOptions,
   type DrainableServer,
@@ -52,9 +58,11 @@ export interface ConnectOptions extends BusOptions {
    */
   readonly manualReady?: boolean;
   /**
-   * Leave SIGINT and SIGTERM to the primary while the bus is open: this worker ignores them (a
-   * Ctrl-C or a group-wide SIGTERM reaches the primary too, which drains the workers), so that
-   * in-flight requests are not dropped. `false` keeps Node's default (exit at once).
+   * Leave the primary's signals to it while the bus is open: this worker ignores SIGINT, SIGTERM
+   * and every other signal its clusterbus primary handles (by default SIGUSR2, and SIGHUP when
+   * it has a `configFile`). A Ctrl-C, a group-wide SIGTERM or nodemon's SIGUSR2 reaches the
+   * primary too, which drains or replaces the workers, so in-flight requests are not dropped and
+   * no crash is counted. `false` keeps Node's default (exit at once).
    * @default true
    */
   readonly signals?: boolean;
@@ -109,9 +117,23 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
       link,
       'the primary',
       {
-        request: (peer, frame, call) =>
-          this.serve(peer, frame.i, frame.m, frame, origin(frame.s), call),
-        event: (_peer, frame) => this.deliver(frame.m, frame, origin(frame.s)),
+        request: (peer, frame, call) => {
+          if (isSystemName(frame.m) && frame.s !== undefined && frame.s !== PRIMARY_ID) {
+            // The hub never routes one worker's system frames to another; refuse one anyway.
+            const error = forged(`request '${frame.m}'`, frame.s);
+            peer.fail(frame.i, error);
+            this.report(error);
+            return;
+          }
+          this.serve(peer, frame.i, frame.m, frame, origin(frame.s), call);
+        },
+        event: (_peer, frame) => {
+          if (isSystemName(frame.m) && frame.s !== PRIMARY_ID) {
+            this.report(forged(`event '${frame.m}'`, frame.s));
+            return;
+          }
+          this.deliver(frame.m, frame, origin(frame.s));
+        },
         control: (_peer, frame: ControlFrame) => {
           if (frame.k !== Kind.welcome) return;
           const error = this.welcome(frame);
@@ -121,8 +143,8 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
             setImmediate(() => this.sendReady());
           }
         },
-        invalid: (_peer, reason) =>
-          this.report(new BusError('PROTOCOL', `from the primary: ${reason}`)),
+        invalid: (_peer, reason, code) =>
+          this.report(new BusError(code ?? 'PROTOCOL', `from the primary: ${reason}`)),
         closed: () => {
           this.closing = true;
           this.finishClose();
@@ -237,8 +259,7 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     options: ResolvedCallOptions,
   ): Promise<Encoded> {
     const frame: OutgoingRequest = { k: Kind.request, m: method };
-    if (payload.p !== undefined) frame.p = payload.p;
-    if (payload.q !== undefined) frame.q = payload.q;
+    copyPayload(frame, payload);
     if (typeof target === 'object') frame.n = target.slot;
     else if (target !== 'primary') frame.t = target;
     return this.peer.request(frame, {
@@ -313,6 +334,14 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
   }
 }
 
+/** A system frame that claims to come from a worker: only the primary drives system protocols. */
+function forged(what: string, source: number | undefined): BusError {
+  return new BusError(
+    'FORBIDDEN',
+    `${what} from worker ${source} refused: system protocols are the primary's`,
+  );
+}
+
 function origin(source: number | undefined): Origin {
   return source === undefined || source === PRIMARY_ID ? 'primary' : source;
 }
@@ -328,10 +357,11 @@ let current: WorkerBus<Contract> | undefined;
  *   `manualReady` (default false), `signals` (default true).
  * @returns the worker's {@link WorkerBus}, its `slot` and `config.current` already set.
  * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` outside a cluster
- *   worker or when this process already has an open bus, `TIMEOUT` when the primary does not
- *   answer within `connectTimeoutMs`, `CLOSED` when the channel closes first, `VALIDATION` when
- *   the config the primary sent fails this worker's contract (or none came though the contract
- *   has a config schema).
+ *   worker, at once in a worker forked by PM2's cluster mode instead of clusterbus (run PM2 in
+ *   fork mode: clusterbus is the primary), or when this process already has an open bus,
+ *   `TIMEOUT` when the primary does not answer within `connectTimeoutMs`, `CLOSED` when the
+ *   channel closes first, `VALIDATION` when the config the primary sent fails this worker's
+ *   contract (or none came though the contract has a config schema).
  */
 export function connect<C extends Contract>(
   contract: C,
@@ -345,6 +375,12 @@ export function connect<C extends Contract>(
           'connect() must be called in a cluster worker; in the primary, use startCluster()',
         ),
       );
+      return;
+    }
+    // A worker of another cluster manager (PM2's cluster mode) would wait for a handshake that
+    // never comes: clusterbus's primary forks its own workers.
+    if (!forkedByClusterbus() && pm2ClusterMode()) {
+      reject(new BusError('INVALID_ARGUMENT', `connect(): ${PM2_CLUSTER_MODE_HINT}`));
       return;
     }
     if (current !== undefined && !current.isClosed) {
@@ -382,7 +418,7 @@ export function connect<C extends Contract>(
       void bus.close();
     });
     current = bus as unknown as WorkerBus<Contract>;
-    if (options.signals !== false) void bus.closed.then(deferSignalsToPrimary());
+    if (options.signals !== false) void bus.closed.then(deferSignalsToPrimary(primarySignals()));
     void bus.closed.then(() => {
       if (settled) return;
       settled = true;

@@ -8,7 +8,14 @@
  */
 import { BusError, type BusErrorCode } from '../errors.js';
 import type { Link } from '../transport/link.js';
-import { encodedSize } from './codec.js';
+import {
+  checkEncoded,
+  checkValue,
+  DEFAULT_MAX_DEPTH,
+  encodedSize,
+  MAX_MAX_DEPTH,
+  type PayloadLimits,
+} from './codec.js';
 import {
   type ByeFrame,
   type Encoded,
@@ -77,8 +84,11 @@ export interface PeerHandlers {
   event(peer: Peer, frame: EventFrame): void;
   /** hello, welcome, ready, handlers, bye. */
   control(peer: Peer, frame: ControlFrame): void;
-  /** A frame with our marker but a malformed shape, or a protocol violation. */
-  invalid(peer: Peer, reason: string): void;
+  /**
+   * A frame with our marker but a malformed shape, a protocol violation (`PROTOCOL`), or a frame
+   * over the receiver's limits (`PAYLOAD_TOO_LARGE`, `PAYLOAD_TOO_DEEP`): it was refused.
+   */
+  invalid(peer: Peer, reason: string, code?: BusErrorCode): void;
   /** The link closed; every pending request has been rejected. */
   closed(peer: Peer): void;
 }
@@ -96,7 +106,7 @@ export interface RequestOptions {
 /** A request as its sender builds it; the peer assigns `i`. */
 export type OutgoingRequest = Omit<Outgoing<RequestFrame>, 'i'> & { i?: number };
 
-/** Bounds of coalescing and of the outbound queue. */
+/** Bounds of coalescing, of the outbound queue, and of what is received. */
 export interface FlowLimits {
   /** At most this many frames in one message. */
   readonly maxFrames: number;
@@ -115,6 +125,14 @@ export interface FlowLimits {
    * refused with `OVERLOADED` (answers and cancels still queue: they settle what is in flight).
    */
   readonly maxQueueBytes: number;
+  /**
+   * Received payloads (inputs, results, events, errors) over this many bytes of JSON, or nested
+   * deeper than `maxDepth`, are refused where they are received: the request is answered with
+   * the error, the pending call rejects with it, the event is dropped; each is reported.
+   */
+  readonly maxPayloadBytes: number;
+  /** Received payloads nested deeper than this many levels are refused (see `maxPayloadBytes`). */
+  readonly maxDepth: number;
 }
 
 /**
@@ -127,6 +145,8 @@ export const DEFAULT_FLOW_LIMITS: FlowLimits = {
   maxBytes: 32 * 1024,
   maxUnwritten: 16,
   maxQueueBytes: 32 * 1024 * 1024,
+  maxPayloadBytes: 8 * 1024 * 1024,
+  maxDepth: DEFAULT_MAX_DEPTH,
 };
 
 /** The protocol over one link. */
@@ -145,6 +165,8 @@ export class Peer {
   private unwritten = 0;
   /** The queue stopped flushing because `maxUnwritten` messages were not yet written. */
   private held = false;
+  /** The bounds of what this peer accepts from the other end. */
+  private readonly received: PayloadLimits;
 
   /**
    * @param link - the channel.
@@ -160,6 +182,7 @@ export class Peer {
     private readonly exitCode: BusErrorCode = 'TARGET_EXITED',
     private readonly limits: FlowLimits = DEFAULT_FLOW_LIMITS,
   ) {
+    this.received = { maxBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth };
     this.unsubscribe = [
       link.onMessage((m) => this.receive(m)),
       link.onClose(() => this.close(this.exitCode, `${this.name} exited or disconnected`)),
@@ -390,17 +413,41 @@ export class Peer {
           this.handlers.invalid(this, `duplicate request id ${frame.i}`);
           return;
         }
+        const refused = checkEncoded(frame, this.received);
+        if (refused !== undefined) {
+          const error = this.refusal(`request '${frame.m}'`, refused);
+          this.send({ k: Kind.error, i: frame.i, e: error.toJSON() });
+          this.handlers.invalid(this, error.message, error.code);
+          return;
+        }
         const call = new InboundCall();
         this.inbound.set(frame.i, call);
         this.handlers.request(this, frame, call);
         return;
       }
-      case Kind.response:
+      case Kind.response: {
+        const refused =
+          frame.a === undefined ? checkEncoded(frame, this.received) : this.checkGather(frame.a);
+        if (refused !== undefined) {
+          const error = this.refusal('an answer', refused);
+          if (this.pending.reject(frame.i, error))
+            this.handlers.invalid(this, error.message, error.code);
+          return;
+        }
         this.pending.resolve(frame.i, frame);
         return;
-      case Kind.error:
+      }
+      case Kind.error: {
+        const refused = checkValue(frame.e, this.received);
+        if (typeof refused !== 'number') {
+          const error = this.refusal('an error answer', refused);
+          if (this.pending.reject(frame.i, error))
+            this.handlers.invalid(this, error.message, error.code);
+          return;
+        }
         this.pending.reject(frame.i, BusError.fromJSON(frame.e));
         return;
+      }
       case Kind.cancel: {
         const call = this.inbound.get(frame.i);
         if (call !== undefined) {
@@ -409,15 +456,64 @@ export class Peer {
         }
         return;
       }
-      case Kind.event:
+      case Kind.event: {
+        const refused = checkEncoded(frame, this.received);
+        if (refused !== undefined) {
+          const error = this.refusal(`event '${frame.m}'`, refused);
+          this.handlers.invalid(this, `${error.message}; dropped`, error.code);
+          return;
+        }
         this.handlers.event(this, frame);
         return;
+      }
       case Kind.batch:
         this.handlers.invalid(this, 'a batch inside a batch');
         return;
-      default:
+      default: {
+        // A welcome's config is a payload (its own depth); the rest of a control frame is small.
+        const refused =
+          frame.k === Kind.welcome && frame.c !== undefined
+            ? checkEncoded(frame.c, this.received)
+            : errorOverLimits(frame, this.received);
+        if (refused !== undefined) {
+          const error = this.refusal(`a '${frame.k}' frame`, refused);
+          this.handlers.invalid(this, error.message, error.code);
+          return;
+        }
         this.handlers.control(this, frame);
+      }
     }
+  }
+
+  /** The error a frame over this side's limits is refused with, saying who sent what. */
+  private refusal(what: string, cause: BusError): BusError {
+    return new BusError(
+      cause.code,
+      `${what} from ${this.name} was refused on receipt: ${cause.message}`,
+      {
+        ...(cause.data === undefined ? {} : { data: cause.data }),
+      },
+    );
+  }
+
+  /**
+   * Checks each item of a gather answer; an item over the limits becomes that worker's error.
+   * Never refuses the whole list (one worker's answer does not fail the others).
+   */
+  private checkGather(items: GatherItem[]): undefined {
+    for (const item of items) {
+      const refused =
+        item.e === undefined
+          ? checkEncoded(item, this.received)
+          : errorOverLimits(item.e, this.received);
+      if (refused === undefined) continue;
+      const error = this.refusal(`worker ${item.w}'s answer`, refused);
+      delete item.p;
+      delete item.q;
+      item.e = error.toJSON();
+      this.handlers.invalid(this, error.message, error.code);
+    }
+    return undefined;
   }
 
   /**
@@ -442,6 +538,19 @@ export class Peer {
   }
 }
 
+function errorOverLimits(e: unknown, limits: PayloadLimits): BusError | undefined {
+  const size = checkValue(e, limits);
+  return typeof size === 'number' ? undefined : size;
+}
+
+const UNBOUNDED: PayloadLimits = { maxBytes: Number.POSITIVE_INFINITY, maxDepth: MAX_MAX_DEPTH };
+
+/** A frame's size for the queue bounds: its payload's (recorded when encoded or received). */
 function estimate(frame: Outgoing): number {
-  return 'p' in frame ? encodedSize(frame as Encoded) : 32;
+  if ('p' in frame || 'q' in frame) return encodedSize(frame as Encoded);
+  if ('e' in frame) {
+    const size = checkValue(frame.e, UNBOUNDED);
+    return 32 + (typeof size === 'number' ? size : 0);
+  }
+  return 32;
 }

@@ -7,7 +7,7 @@ import { type Harness, harness, until } from './helpers.js';
 
 const contract = defineContract({
   methods: { echo: { input: z.string(), output: z.string() } },
-  events: { note: z.string() },
+  events: { note: z.string(), doc: z.unknown() },
 });
 
 let h: Harness<typeof contract> | undefined;
@@ -63,6 +63,36 @@ describe('backpressure', () => {
     expect(all.slice(accepted).every((c) => c === 'OVERLOADED')).toBe(true);
     await until(() => peer.backlog.queued === 0 && peer.backlog.unwritten === 0);
     expect(await primary.call(1, 'echo', 'after')).toBe('after');
+  });
+
+  it('counts nested payloads by what they hold (regression: below depth 3 a value counted as 64 bytes, an array as its first element times its length)', async () => {
+    const limit = 1024 * 1024;
+    h = await harness(contract, 1, { maxQueueBytes: limit });
+    const { primary, pairs } = h;
+    pairs[0]!.a.stalled = true; // the worker stops reading
+    const overloaded: BusError[] = [];
+    primary.on('error', (e) => {
+      if (e.code === 'OVERLOADED') overloaded.push(e);
+    });
+    // ~10 kB of JSON each, nearly all of it where the old estimate did not look.
+    const doc = {
+      a: { b: { c: { d: 'x'.repeat(5_000) } } },
+      list: [1, ...Array.from({ length: 50 }, () => 'y'.repeat(100))],
+    };
+    const size = JSON.stringify(doc).length;
+    let accepted = 0;
+    while (overloaded.length === 0 && accepted < 50 * limit) {
+      for (let i = 0; i < 5 && overloaded.length === 0; i++) {
+        primary.publish('doc', doc);
+        if (overloaded.length === 0) accepted += size;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(overloaded.length).toBe(1);
+    // What waits is the queue (<= the limit) plus the 16 messages in the channel (<= 32 kB of
+    // frames each, or one frame): about 1.5 MiB, never tens of MiB.
+    expect(accepted).toBeLessThan(limit + 16 * (32 * 1024 + size) + size);
+    pairs[0]!.a.resume();
   });
 
   it('throws OVERLOADED from a worker publish when its link to the primary is full', async () => {

@@ -1,10 +1,19 @@
 /** An in-memory primary + workers harness for protocol unit tests: no processes, no cluster. */
+import { afterEach, expect } from 'vitest';
 import { PrimaryBus } from '../../src/bus/primary.js';
 import { WorkerBus } from '../../src/bus/worker.js';
 import type { Contract } from '../../src/contract.js';
+import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
 import { type MemoryPair, memoryPair } from '../../src/transport/memory.js';
+import type { ForgingChannel } from '../forge.js';
 
+export { forgeRequest } from '../forge.js';
 export { rejection } from '../rejection.js';
+
+/** The worker end of `pair` as a hostile worker's raw channel, for {@link forgeRequest}. */
+export function rawChannel(pair: MemoryPair): ForgingChannel {
+  return { send: (m) => pair.b.send(m, () => {}), onMessage: (l) => pair.b.onMessage(l) };
+}
 
 export interface Harness<C extends Contract> {
   readonly primary: PrimaryBus<C>;
@@ -20,7 +29,12 @@ export interface Harness<C extends Contract> {
 export async function harness<C extends Contract>(
   contract: C,
   count: number,
-  options: { callTimeoutMs?: number; maxPayloadBytes?: number; maxQueueBytes?: number } = {},
+  options: {
+    callTimeoutMs?: number;
+    maxPayloadBytes?: number;
+    maxQueueBytes?: number;
+    maxDepth?: number;
+  } = {},
 ): Promise<Harness<C>> {
   let ready = 0;
   let allReady!: () => void;
@@ -53,6 +67,53 @@ export async function harness<C extends Contract>(
       await primary.close();
       return primary.pendingCount + workers.reduce((n, w) => n + w.pendingCount, 0);
     },
+  };
+}
+
+/**
+ * A {@link harness} starter for one test at a time: each harness it starts is closed after its
+ * test, which fails if anything is left pending. Call it at the top level of a test file.
+ */
+export function harnessPerTest<C extends Contract>(
+  contract: C,
+): (count: number, options?: Parameters<typeof harness>[2]) => Promise<Harness<C>> {
+  let current: Harness<C> | undefined;
+  afterEach(async () => {
+    const h = current;
+    current = undefined;
+    if (h !== undefined) expect(await h.close()).toBe(0);
+  });
+  return async (count, options) => {
+    current = await harness(contract, count, options);
+    return current;
+  };
+}
+
+/** A {@link harness} with the primary's store host open on it. */
+export interface StoreHarness<C extends Contract> extends Harness<C> {
+  readonly host: StoreHost;
+}
+
+/**
+ * As {@link harnessPerTest}, with a store host (`hostOptions`, e.g. `maxEntries`) open on the
+ * primary: after its test, the host closes, then the harness, which fails if anything is left
+ * pending. Call it at the top level of a test file.
+ */
+export function storesPerTest<C extends Contract>(
+  contract: C,
+): (count: number, hostOptions?: StoreHostConfig<C>) => Promise<StoreHarness<C>> {
+  let current: StoreHarness<C> | undefined;
+  afterEach(async () => {
+    const h = current;
+    current = undefined;
+    if (h === undefined) return;
+    await h.host.close();
+    expect(await h.close()).toBe(0);
+  });
+  return async (count, hostOptions) => {
+    const h = await harness(contract, count);
+    current = { ...h, host: await StoreHost.open(h.primary, hostOptions) };
+    return current;
   };
 }
 

@@ -1,4 +1,4 @@
-/** maxPayloadBytes: refused by the sender with PAYLOAD_TOO_LARGE, before the channel. */
+/** maxPayloadBytes and maxDepth: refused by the sender (PAYLOAD_TOO_LARGE, PAYLOAD_TOO_DEEP), before the channel. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BusError, defineContract } from '../../src/index.js';
@@ -63,5 +63,92 @@ describe('maxPayloadBytes', () => {
     await expect(harness(contract, 1, { maxPayloadBytes: 0 })).rejects.toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
+  });
+});
+
+const deep = (depth: number): unknown => {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+};
+
+describe('maxDepth', () => {
+  const deepContract = defineContract({
+    methods: {
+      echo: { input: z.unknown(), output: z.unknown() },
+      nest: { input: z.number(), output: z.unknown() },
+    },
+    events: { doc: z.unknown() },
+  });
+  let d: Harness<typeof deepContract> | undefined;
+  afterEach(async () => {
+    if (d !== undefined) expect(await d.close()).toBe(0);
+    d = undefined;
+  });
+
+  it('refuses a deep input at the caller, a deep result at the handler and a deep event at the publisher, with PAYLOAD_TOO_DEEP', async () => {
+    d = await harness(deepContract, 1, { maxDepth: 16 });
+    const { primary, workers } = d;
+    let calls = 0;
+    workers[0]!.handle('echo', (v) => {
+      calls++;
+      return v;
+    });
+    workers[0]!.handle('nest', (n) => deep(n));
+    expect(await primary.call(1, 'echo', deep(16))).toEqual(deep(16));
+    const input = await primary.call(1, 'echo', deep(17)).catch((e: BusError) => e);
+    expect(input).toBeInstanceOf(BusError);
+    expect((input as BusError).code).toBe('PAYLOAD_TOO_DEEP');
+    expect(calls).toBe(1); // the deep one never reached the worker
+    // superjson payloads too (a Map inside), and a value too deep for superjson's own recursion.
+    const withMap = await primary
+      .call(1, 'echo', { m: new Map([[1, deep(20)]]) })
+      .catch((e: BusError) => e.code);
+    expect(withMap).toBe('PAYLOAD_TOO_DEEP');
+    const result = await primary.call(1, 'nest', 40).catch((e: BusError) => e);
+    expect((result as BusError).code).toBe('PAYLOAD_TOO_DEEP');
+    expect((result as BusError).message).toMatch(
+      /handler 'nest' on worker 1 returned a result it cannot send/,
+    );
+    expect(() => primary.publish('doc', deep(17))).toThrow(
+      expect.objectContaining({ code: 'PAYLOAD_TOO_DEEP' }),
+    );
+  });
+
+  it('throws or rejects only BusErrors when a payload cannot be encoded (regression: a RangeError or a getter error came out raw)', async () => {
+    d = await harness(deepContract, 1);
+    const { primary, workers } = d;
+    workers[0]!.handle('echo', (v) => v);
+    const getter = Object.defineProperty({ when: new Date(0) }, 'x', {
+      enumerable: true,
+      get() {
+        throw new Error('getter throws');
+      },
+    });
+    const veryDeep = { d: new Date(0), v: deep(20_000) }; // deeper than superjson can walk
+    for (const payload of [getter, veryDeep]) {
+      const called = await primary.call(1, 'echo', payload).catch((e: unknown) => e);
+      expect(called).toBeInstanceOf(BusError);
+      let thrown: unknown;
+      try {
+        primary.publish('doc', payload);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(BusError);
+    }
+    const codes = [
+      await primary.call(1, 'echo', getter).catch((e: BusError) => e.code),
+      await primary.call(1, 'echo', veryDeep).catch((e: BusError) => e.code),
+    ];
+    expect(codes).toEqual(['INVALID_ARGUMENT', 'PAYLOAD_TOO_DEEP']);
+  });
+
+  it('refuses a bad maxDepth with INVALID_ARGUMENT', async () => {
+    for (const maxDepth of [0, -1, 1.5, 1_001, Number.NaN]) {
+      await expect(harness(deepContract, 1, { maxDepth })).rejects.toThrow(
+        /maxDepth must be an integer from 1 to 1000/,
+      );
+    }
   });
 });
