@@ -17,6 +17,16 @@ export function checkKey(key: unknown, what: string, label = 'key'): asserts key
   }
 }
 
+/** @throws `INVALID_ARGUMENT` unless `prefix` is a string of at most 1,024 characters ('' too). */
+export function checkPrefix(prefix: unknown, what: string): asserts prefix is string {
+  if (typeof prefix !== 'string' || prefix.length > MAX_KEY_LENGTH) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `${what}: prefix must be a string of at most ${MAX_KEY_LENGTH} characters, got ${describe(prefix)}`,
+    );
+  }
+}
+
 /** @throws `INVALID_ARGUMENT` unless `options` is an object whose `signal`, if any, is an AbortSignal. */
 export function checkOptions(options: unknown, what: string): void {
   if (typeof options !== 'object' || options === null) {
@@ -28,7 +38,11 @@ export function checkOptions(options: unknown, what: string): void {
   }
 }
 
-/** `value` if it is a finite number of ms > 0, `undefined` if absent; else `INVALID_ARGUMENT`. */
+/**
+ * `value` if it is a finite number of ms > 0, `undefined` if absent; else `INVALID_ARGUMENT`.
+ * No upper bound: for store TTLs, whose one expiry timer is re-armed past Node's timer limit
+ * (durations a timer serves directly use `checkDurationMs`).
+ */
 export function optionalMs(value: unknown, what: string, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {

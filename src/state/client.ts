@@ -9,8 +9,15 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BaseBus } from '../bus/base.js';
 import type { CallOptions } from '../bus/types.js';
 import type { Contract, Schema, StoreName } from '../contract.js';
-import { BusError, toIssues } from '../errors.js';
-import { checkKey, checkOptions, defined, optionalMs, optionalRevision } from './args.js';
+import { BusError, summarizeIssues, toIssues } from '../errors.js';
+import {
+  checkKey,
+  checkOptions,
+  checkPrefix,
+  defined,
+  optionalMs,
+  optionalRevision,
+} from './args.js';
 import { type ChangeMessage, hostOf, Op, parseWire, Res, type WireEntry } from './protocol.js';
 import type {
   CounterStore,
@@ -359,9 +366,7 @@ class StoreClient implements CounterStore<unknown, unknown> {
       throw new BusError('INVALID_ARGUMENT', 'watch: onChange must be a function');
     }
     if (options.key !== undefined) checkKey(options.key, 'watch');
-    if (options.prefix !== undefined && typeof options.prefix !== 'string') {
-      throw new BusError('INVALID_ARGUMENT', 'watch: prefix must be a string');
-    }
+    if (options.prefix !== undefined) checkPrefix(options.prefix, 'watch');
     if (options.key !== undefined && options.prefix !== undefined) {
       throw new BusError('INVALID_ARGUMENT', 'watch: give a key or a prefix, not both');
     }
@@ -465,7 +470,7 @@ function badOutput(
 ): BusError {
   return new BusError(
     'BAD_OUTPUT',
-    `store '${store}' key '${key}': the stored value fails the store's schema: ${error.message}`,
+    `store '${store}' key '${key}': the stored value fails the store's schema: ${summarizeIssues(error.issues, 'value')}`,
     { issues: toIssues(error.issues) },
   );
 }

@@ -6,13 +6,21 @@
  *
  * @module
  */
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/base.js';
 import type { PrimaryBus } from '../bus/primary.js';
 import type { HandlerContext, Origin } from '../bus/types.js';
 import type { Contract, Schema } from '../contract.js';
-import { BusError, toIssues } from '../errors.js';
+import { BusError } from '../errors.js';
+import { DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
 import { ExpiryQueue } from './expiry.js';
 import { type Grant, LockTable } from './lock.js';
-import { readSnapshot, type SnapshotData, type SnapshotEntry, SnapshotWriter } from './persist.js';
+import {
+  preparePersistDir,
+  readSnapshot,
+  type SnapshotData,
+  type SnapshotEntry,
+  SnapshotWriter,
+} from './persist.js';
 import {
   type ChangeMessage,
   type LocalHost,
@@ -23,6 +31,7 @@ import {
   type WireEntry,
 } from './protocol.js';
 import type { PersistOptions, StoreHostOptions } from './types.js';
+import { keepable, type ValueLimits } from './values.js';
 import { matches, WatchTable } from './watches.js';
 
 /** Default `maxEntries` of a store. */
@@ -35,8 +44,21 @@ export interface StoreHostConfig<C extends Contract = Contract> extends StoreHos
   /** Snapshot persistence; absent: the stores live in memory only. */
   readonly persist?: PersistOptions;
   /**
-   * Told of problems with no caller to reject (a snapshot that could not be written).
-   * @default process.emitWarning
+   * The bus's `maxDepth`, in levels of arrays and objects: a value deeper than the bus could send
+   * back to a reader is refused when written (`PAYLOAD_TOO_DEEP`).
+   * @default 128
+   */
+  readonly maxDepth?: number;
+  /**
+   * The bus's `maxPayloadBytes`, in bytes: a value larger than the bus could send back to a
+   * reader is refused when written (`PAYLOAD_TOO_LARGE`).
+   * @default 8_388_608 (8 MiB)
+   */
+  readonly maxPayloadBytes?: number;
+  /**
+   * Told of problems with no caller to reject (a snapshot that could not be written), and of
+   * refusals a hostile process should not keep to itself (`FORBIDDEN`).
+   * @default the bus's `error` event; `process.emitWarning` when nobody listens to it
    */
   readonly report?: (error: BusError) => void;
 }
@@ -84,21 +106,29 @@ export class StoreHost {
   private readonly report: (error: BusError) => void;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly snapshots: SnapshotWriter | undefined;
+  /** What a kept value must fit: the bus's limits. */
+  private readonly valueLimits: ValueLimits;
   private closing: Promise<void> | undefined;
 
   /**
    * Loads the snapshot (when `persist` is set) and starts serving the store protocol on `bus`.
+   * With `persist`, it first gets the snapshot's directory ready: creates it, removes the
+   * temporary files a killed primary left (`<file>.<id>.tmp`), and checks that it can write there.
    *
    * @throws never synchronously; rejects with {@link BusError} `PERSIST_FAILED` when the snapshot
-   *   file exists but cannot be read or is corrupt, `INVALID_ARGUMENT` for a bad option.
+   *   file exists but cannot be read or is corrupt, or its directory cannot be written;
+   *   `INVALID_ARGUMENT` for a bad option.
    */
   static async open<C extends Contract>(
     bus: PrimaryBus<C>,
     config: StoreHostConfig<C> = {},
   ): Promise<StoreHost> {
     const limits = checkConfig(bus.contract, config);
-    const snapshot =
-      config.persist === undefined ? undefined : await readSnapshot(config.persist.file);
+    let snapshot: SnapshotData | undefined;
+    if (config.persist !== undefined) {
+      await preparePersistDir(config.persist.file);
+      snapshot = await readSnapshot(config.persist.file);
+    }
     return new StoreHost(bus, config, limits, snapshot);
   }
 
@@ -110,7 +140,10 @@ export class StoreHost {
   ) {
     this.report =
       config.report ??
-      ((error) => process.emitWarning(error.message, { type: 'BusWarning', code: error.code }));
+      ((error) => {
+        if (bus.listenerCount('error') > 0) bus.emit('error', error);
+        else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+      });
     for (const [name, schema] of bus.contract.stores) {
       this.buckets.set(name, {
         name,
@@ -121,8 +154,15 @@ export class StoreHost {
         revision: 0,
       });
     }
-    this.watches = new WatchTable((id, topic, message) => bus.systemSend(id, topic, message));
+    this.watches = new WatchTable(
+      (id, topic, message) => bus.systemSend(id, topic, message),
+      config.maxWatchesPerProcess,
+    );
     this.expiry = new ExpiryQueue(() => this.sweep());
+    this.valueLimits = {
+      maxDepth: config.maxDepth ?? DEFAULT_MAX_DEPTH,
+      maxPayloadBytes: config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    };
     if (snapshot !== undefined) this.load(snapshot);
     const persist = config.persist;
     this.snapshots =
@@ -159,9 +199,15 @@ export class StoreHost {
     handle(Op.keys, (input) => this.keys(input));
     handle(Op.watch, (input, ctx) => this.watch(input, ctx.caller));
     handle(Op.acquire, (input, ctx) => this.acquire(input, ctx));
-    handle(Op.release, (input) => {
-      const { n, t } = parseWire(Req.release, input, 'INVALID_ARGUMENT', 'lock release');
-      return this.locks.release(n, t);
+    handle(Op.release, (input, ctx) => {
+      const { n, t, k } = parseWire(Req.release, input, 'INVALID_ARGUMENT', 'lock release');
+      const claim = { name: n, origin: ctx.caller, token: t, proof: k };
+      return this.refused(() => this.locks.release(claim));
+    });
+    handle(Op.extend, (input, ctx) => {
+      const { n, t, k, ttl } = parseWire(Req.extend, input, 'INVALID_ARGUMENT', 'lock extend');
+      const claim = { name: n, origin: ctx.caller, token: t, proof: k };
+      return { x: this.refused(() => this.locks.extend(claim, ttl)) };
     });
     for (const topic of [Op.unwatch, Op.cancel]) {
       this.unsubscribe.push(
@@ -179,6 +225,16 @@ export class StoreHost {
       setLocalSink: (sink) => this.watches.setLocalSink(sink),
     };
     this.unsubscribe.push(registerHost(bus, local));
+  }
+
+  /** Runs `fn`; a `FORBIDDEN` it throws (a claim on a lease not the caller's) is also reported. */
+  private refused<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof BusError && error.code === 'FORBIDDEN') this.report(error);
+      throw error;
+    }
   }
 
   /** A one-way message from a client: stop a watch, or give up on an acquire. */
@@ -223,20 +279,20 @@ export class StoreHost {
         `store '${b.name}' key '${req.k}': a value cannot be undefined (use delete)`,
       );
     }
-    this.validate(b, req.k, req.v);
+    const value = this.validate(b, req.k, req.v);
     const cur = this.live(b, req.k);
     if (req.if !== undefined && (cur?.revision ?? 0) !== req.if) {
       return { ok: false, cur: wire(cur) };
     }
     if (cur === undefined) this.ensureRoom(b, req.k);
     const expiresAt = req.ttl === undefined ? undefined : Date.now() + req.ttl;
-    const revision = this.write(b, req.k, req.v, expiresAt);
+    const revision = this.write(b, req.k, value, expiresAt);
     return expiresAt === undefined
       ? { ok: true, r: revision }
       : { ok: true, r: revision, x: expiresAt };
   }
 
-  private increment(input: unknown): { v: number; r: number } {
+  private increment(input: unknown): { v: unknown; r: number } {
     const req = parseWire(Req.increment, input, 'INVALID_ARGUMENT', 'store increment');
     const b = this.bucket(req.s);
     if (!b.numeric) {
@@ -253,8 +309,7 @@ export class StoreHost {
         `store '${b.name}' key '${req.k}': increment needs a number, the entry holds a ${typeof old}`,
       );
     }
-    const next = old + req.by;
-    this.validate(b, req.k, next);
+    const next = this.validate(b, req.k, old + req.by);
     if (cur === undefined) this.ensureRoom(b, req.k);
     const expiresAt =
       cur !== undefined ? cur.expiresAt : req.ttl === undefined ? undefined : Date.now() + req.ttl;
@@ -326,25 +381,14 @@ export class StoreHost {
 
   // ------------------------------------------------------------------ state changes
 
-  /** Validates a value about to be written with the store's schema (`BAD_INPUT`). */
-  private validate(b: Bucket, key: string, value: unknown): void {
-    let parsed: ReturnType<Schema['safeParse']>;
-    try {
-      parsed = b.schema.safeParse(value);
-    } catch (cause) {
-      throw new BusError(
-        'BAD_INPUT',
-        `store '${b.name}' key '${key}': the value could not be validated (an async schema?)`,
-        { cause },
-      );
-    }
-    if (!parsed.success) {
-      throw new BusError(
-        'BAD_INPUT',
-        `store '${b.name}' key '${key}': the value fails the store's schema: ${parsed.error.message}`,
-        { issues: toIssues(parsed.error.issues) },
-      );
-    }
+  /**
+   * Validates a value about to be written with the store's schema and returns what to keep: the
+   * schema's output, checked to be a value the store can give back and persist (see values.ts).
+   * Throws `BAD_INPUT`, `PAYLOAD_TOO_DEEP`, `PAYLOAD_TOO_LARGE` or `INVALID_ARGUMENT` before
+   * anything changes.
+   */
+  private validate(b: Bucket, key: string, value: unknown): unknown {
+    return keepable(b.schema, `store '${b.name}' key '${key}'`, value, this.valueLimits);
   }
 
   /** The entry of `key`, expiring it first if its TTL has passed. */
@@ -461,8 +505,12 @@ export class StoreHost {
 
   /**
    * Stops serving: lock waiters reject with `CLOSED`, leases and watches end, every timer is
-   * cleared, and (with `persist`) a last snapshot is written if anything changed. Idempotent;
-   * never rejects (a failed write is reported).
+   * cleared, and (with `persist`) a last snapshot is written if anything changed, or if the one
+   * before failed. Idempotent (the same promise).
+   *
+   * @throws never synchronously; rejects with {@link BusError} `PERSIST_FAILED` when that last
+   *   snapshot cannot be written (everything else is closed by then; the file keeps the snapshot
+   *   before).
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
@@ -524,6 +572,9 @@ function checkConfig(contract: Contract, config: StoreHostConfig): ReadonlyMap<s
     return value;
   };
   if (config.maxEntries !== undefined) positive(config.maxEntries, 'store.maxEntries');
+  if (config.maxWatchesPerProcess !== undefined) {
+    positive(config.maxWatchesPerProcess, 'store.maxWatchesPerProcess');
+  }
   for (const [name, limit] of Object.entries(config.limits ?? {})) {
     if (!contract.stores.has(name)) {
       throw new BusError(

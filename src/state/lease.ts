@@ -7,9 +7,10 @@
 import type { BaseBus } from '../bus/base.js';
 import type { Contract } from '../contract.js';
 import { BusError } from '../errors.js';
-import { checkKey, checkOptions, optionalMs } from './args.js';
+import { checkDurationMs, MAX_TIMER_MS } from '../util/duration.js';
+import { checkKey, checkOptions } from './args.js';
 import { clientOf, type StateClient } from './client.js';
-import { MAX_TIMER_MS, Op, parseWire, Res } from './protocol.js';
+import { Op, parseWire, Res } from './protocol.js';
 import type { Lease, LockOptions, StoreCallOptions } from './types.js';
 
 /** Default `ttlMs` of a lease, in ms. */
@@ -22,13 +23,22 @@ const LOCK_ANSWER_GRACE_MS = 5_000;
 /** A lease granted by the primary's lock table. */
 class LeaseHandle implements Lease {
   private ended = false;
+  private expiry: number;
 
   constructor(
     private readonly client: StateClient,
     readonly name: string,
     readonly token: number,
-    readonly expiresAt: number,
-  ) {}
+    expiresAt: number,
+    /** The grant's proof of ownership, sent back with release and extend (see lock.ts). */
+    private readonly proof: string,
+  ) {
+    this.expiry = expiresAt;
+  }
+
+  get expiresAt(): number {
+    return this.expiry;
+  }
 
   async release(): Promise<boolean> {
     if (this.ended) return false;
@@ -36,7 +46,7 @@ class LeaseHandle implements Lease {
     try {
       return parseWire(
         Res.release,
-        await this.client.call(Op.release, { n: this.name, t: this.token }),
+        await this.client.call(Op.release, { n: this.name, t: this.token, k: this.proof }),
         'PROTOCOL',
         'lock release',
       );
@@ -48,8 +58,42 @@ class LeaseHandle implements Lease {
     }
   }
 
+  async extend(ttlMs: number): Promise<number> {
+    const ttl = checkDurationMs(ttlMs, 'extend: ttlMs');
+    if (this.ended) throw this.expired('it was released');
+    let x: number;
+    try {
+      x = parseWire(
+        Res.extend,
+        await this.client.call(Op.extend, { n: this.name, t: this.token, k: this.proof, ttl }),
+        'PROTOCOL',
+        'lock extend',
+      ).x;
+    } catch (error) {
+      const code = error instanceof BusError ? error.code : undefined;
+      if (code === 'LEASE_EXPIRED') this.ended = true;
+      // This process's bus is closed, or its channel to the primary is gone: the primary ended
+      // the lease with it.
+      if (code === 'CLOSED' || code === 'TARGET_EXITED') {
+        this.ended = true;
+        throw this.expired('this process lost its link to the primary', error);
+      }
+      throw error;
+    }
+    this.expiry = x;
+    return x;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.release();
+  }
+
+  private expired(why: string, cause?: unknown): BusError {
+    return new BusError(
+      'LEASE_EXPIRED',
+      `lock '${this.name}': lease ${this.token} has ended (${why}); acquire the lock again`,
+      { cause, data: { lock: this.name, token: this.token } },
+    );
   }
 }
 
@@ -63,21 +107,15 @@ export async function acquireLock<C extends Contract>(
 ): Promise<Lease> {
   checkKey(name, 'lock', 'name');
   checkOptions(options, 'lock');
-  const ttl = optionalMs(options.ttlMs, 'lock', 'ttlMs') ?? DEFAULT_LOCK_TTL_MS;
-  const wait = options.waitMs ?? DEFAULT_LOCK_WAIT_MS;
-  if (typeof wait !== 'number' || !(wait >= 0) || wait > MAX_TIMER_MS) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `lock: waitMs must be a number of ms >= 0 and <= ${MAX_TIMER_MS}, got ${String(wait)}`,
-    );
-  }
+  const ttl = checkDurationMs(options.ttlMs ?? DEFAULT_LOCK_TTL_MS, 'lock: ttlMs');
+  const wait = checkDurationMs(options.waitMs ?? DEFAULT_LOCK_WAIT_MS, 'lock: waitMs', true);
   const client = clientOf(bus as unknown as BaseBus<Contract>);
   const a = client.acquireId();
   const callOptions: StoreCallOptions = {
     timeoutMs: Math.min(MAX_TIMER_MS, wait + LOCK_ANSWER_GRACE_MS),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   };
-  let grant: { t: number; x: number };
+  let grant: { t: number; x: number; k: string };
   try {
     grant = parseWire(
       Res.acquire,
@@ -94,5 +132,5 @@ export async function acquireLock<C extends Contract>(
     }
     throw error;
   }
-  return new LeaseHandle(client, name, grant.t, grant.x);
+  return new LeaseHandle(client, name, grant.t, grant.x, grant.k);
 }

@@ -2,15 +2,33 @@
  * The primary's lock table: one lease per lock name, waiters served FIFO, fencing tokens from
  * one counter, leases ended by release, by their TTL, or at once by their holder's exit.
  *
+ * Only a lease's holder can release or extend it. The holder is the process the grant went to
+ * (the transport tells the host who sent each frame), and it must name the lease's token. A
+ * token that is not the current one is either the holder's own lease that ended since (its
+ * release is a no-op, its extend `LEASE_EXPIRED`) or a guess (`FORBIDDEN`): to tell them apart
+ * without remembering every lease, each grant carries a proof, an HMAC of (holder, name, token)
+ * under a key only this table knows, that the client sends back.
+ *
  * @module
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Origin } from '../bus/types.js';
 import { BusError } from '../errors.js';
+import { type Deadline, deadline } from '../util/duration.js';
 
-/** What a granted acquire answers: the fencing token and the lease's end (epoch ms). */
+/** What a granted acquire answers: the fencing token, the lease's end (epoch ms), its proof. */
 export interface Grant {
   readonly t: number;
   readonly x: number;
+  readonly k: string;
+}
+
+/** What a lease's holder sends to release or extend it: the lock, the token, the grant's proof. */
+export interface LeaseClaim {
+  readonly name: string;
+  readonly origin: Origin;
+  readonly token: number;
+  readonly proof: string | undefined;
 }
 
 interface Lease {
@@ -18,8 +36,8 @@ interface Lease {
   readonly holder: Origin;
   /** The holder's acquire id, to match a late cancel. */
   readonly acquireId: number;
-  readonly expiresAt: number;
-  readonly timer: NodeJS.Timeout;
+  expiresAt: number;
+  timer: Deadline;
 }
 
 interface Waiter {
@@ -28,7 +46,7 @@ interface Waiter {
   readonly ttlMs: number;
   readonly resolve: (grant: Grant) => void;
   readonly reject: (error: BusError) => void;
-  timer: NodeJS.Timeout | undefined;
+  timer: Deadline | undefined;
   cleanup: (() => void) | undefined;
 }
 
@@ -48,6 +66,8 @@ export interface LockStats {
 /** Every lock of the cluster, held by the primary. */
 export class LockTable {
   private readonly locks = new Map<string, Lock>();
+  /** The key of the grants' proofs: random per table, never sent. */
+  private readonly key = randomBytes(32);
   private closed = false;
 
   /**
@@ -80,7 +100,8 @@ export class LockTable {
   /**
    * Grants lock `name` to `origin` now if it is free and nobody waits, else queues the request
    * for at most `waitMs` (0: reject at once). `signal` aborting (the caller gave up or went away)
-   * drops the waiter.
+   * drops the waiter. `ttlMs` and `waitMs` may be of any length (the host bounds them); the
+   * timers are re-armed past Node's limit, never fire early.
    *
    * @returns the grant, or a promise of it.
    * @throws {@link BusError} `LOCK_TIMEOUT`, `CLOSED`; `ABORTED` when `signal` fires.
@@ -117,11 +138,7 @@ export class LockTable {
         timer: undefined,
         cleanup: undefined,
       };
-      waiter.timer = setTimeout(
-        () => this.drop(name, queue, waiter, timeout(name, waitMs)),
-        waitMs,
-      );
-      waiter.timer.unref();
+      waiter.timer = deadline(() => this.drop(name, queue, waiter, timeout(name, waitMs)), waitMs);
       const s = signal();
       const onAbort = () =>
         this.drop(
@@ -131,7 +148,7 @@ export class LockTable {
           new BusError('ABORTED', `lock '${name}': the caller gave up waiting`),
         );
       if (s.aborted) {
-        clearTimeout(waiter.timer);
+        waiter.timer.clear();
         reject(new BusError('ABORTED', `lock '${name}': the caller gave up waiting`));
         return;
       }
@@ -142,14 +159,42 @@ export class LockTable {
   }
 
   /**
-   * Releases lock `name` if its lease still has fencing token `token`, and grants it to the next
-   * waiter. Returns whether it released.
+   * Releases the lease `claim` names, if it is still current, and grants the lock to the next
+   * waiter. Returns whether it released (false: that lease had ended already).
+   *
+   * @throws {@link BusError} `FORBIDDEN` when the claim is not its holder's (another process, a
+   *   wrong token, no or a wrong proof); nothing changes.
    */
-  release(name: string, token: number): boolean {
-    const lock = this.locks.get(name);
-    if (lock?.lease?.token !== token) return false;
-    this.endLease(name, lock);
+  release(claim: LeaseClaim): boolean {
+    const lock = this.held(claim, 'release');
+    if (lock === undefined) return false;
+    this.endLease(claim.name, lock);
     return true;
+  }
+
+  /**
+   * Moves the expiry of the lease `claim` names to now + `ttlMs`; its token stays. Returns the
+   * new expiry (epoch ms).
+   *
+   * @throws {@link BusError} `LEASE_EXPIRED` when that lease has ended (TTL, release, its holder
+   *   gone); `FORBIDDEN` as {@link release}.
+   */
+  extend(claim: LeaseClaim, ttlMs: number): number {
+    const lock = this.held(claim, 'extend');
+    const lease = lock?.lease;
+    if (lock === undefined || lease === undefined || lease.expiresAt <= this.now()) {
+      // Past its end, a lease is over even if its timer has not run yet (a busy event loop).
+      if (lock !== undefined) this.endLease(claim.name, lock);
+      throw new BusError(
+        'LEASE_EXPIRED',
+        `lock '${claim.name}': lease ${claim.token} has ended (its ttlMs passed, or it was released); acquire the lock again`,
+        { data: { lock: claim.name, token: claim.token } },
+      );
+    }
+    lease.timer.clear();
+    lease.expiresAt = this.now() + ttlMs;
+    lease.timer = this.expiryTimer(claim.name, lock, lease.token, ttlMs);
+    return lease.expiresAt;
   }
 
   /**
@@ -189,7 +234,7 @@ export class LockTable {
   close(): void {
     this.closed = true;
     for (const [name, lock] of this.locks) {
-      if (lock.lease !== undefined) clearTimeout(lock.lease.timer);
+      lock.lease?.timer.clear();
       lock.lease = undefined;
       for (const w of lock.waiters.splice(0)) {
         settleWaiter(w);
@@ -202,18 +247,57 @@ export class LockTable {
   private grant(name: string, lock: Lock, holder: Origin, acquireId: number, ttlMs: number): Grant {
     const token = ++this.lastToken;
     const expiresAt = this.now() + ttlMs;
-    const timer = setTimeout(() => {
-      if (lock.lease?.token === token) this.endLease(name, lock);
-    }, ttlMs);
-    timer.unref();
+    const timer = this.expiryTimer(name, lock, token, ttlMs);
     lock.lease = { token, holder, acquireId, expiresAt, timer };
     this.onGrant();
-    return { t: token, x: expiresAt };
+    return { t: token, x: expiresAt, k: this.proof(holder, name, token) };
+  }
+
+  /** The timer that ends lease `token` of `lock` in `ttlMs`, unless it ended or moved since. */
+  private expiryTimer(name: string, lock: Lock, token: number, ttlMs: number): Deadline {
+    return deadline(() => {
+      if (lock.lease?.token === token) this.endLease(name, lock);
+    }, ttlMs);
+  }
+
+  /** The proof of lease `token` of lock `name` granted to `holder`: an HMAC under {@link key}. */
+  private proof(holder: Origin, name: string, token: number): string {
+    return createHmac('sha256', this.key)
+      .update(`${String(holder)}:${name}:${token}`)
+      .digest('base64url');
+  }
+
+  /**
+   * The lock whose current lease `claim` names, held by the claimant; `undefined` when the claim
+   * is genuine (its proof matches) but that lease has ended.
+   *
+   * @throws {@link BusError} `FORBIDDEN` for a claim on another process's lease, or one whose
+   *   token was never granted to the claimant for this lock.
+   */
+  private held(claim: LeaseClaim, verb: 'release' | 'extend'): Lock | undefined {
+    const lock = this.locks.get(claim.name);
+    const lease = lock?.lease;
+    if (lease?.token === claim.token && lease.holder === claim.origin) return lock;
+    if (lease?.token !== claim.token && this.genuine(claim)) return undefined;
+    const who = claim.origin === 'primary' ? 'the primary' : `worker ${claim.origin}`;
+    throw new BusError(
+      'FORBIDDEN',
+      `${who} may not ${verb} lock '${claim.name}' with token ${claim.token}: it does not hold that lease`,
+      { data: { lock: claim.name, token: claim.token, origin: claim.origin } },
+    );
+  }
+
+  /** Whether `claim`'s proof is the one its grant carried. */
+  private genuine(claim: LeaseClaim): boolean {
+    if (claim.proof === undefined || claim.token > this.lastToken) return false;
+    const expected = Buffer.from(this.proof(claim.origin, claim.name, claim.token));
+    const given = Buffer.from(claim.proof);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   /** Ends the lease of `lock` and hands the lock to the first waiter, if any. */
   private endLease(name: string, lock: Lock): void {
-    if (lock.lease !== undefined) clearTimeout(lock.lease.timer);
+    lock.lease?.timer.clear();
     lock.lease = undefined;
     const next = lock.waiters.shift();
     if (next === undefined) {
@@ -242,7 +326,7 @@ export class LockTable {
 }
 
 function settleWaiter(w: Waiter): void {
-  if (w.timer !== undefined) clearTimeout(w.timer);
+  w.timer?.clear();
   w.timer = undefined;
   w.cleanup?.();
   w.cleanup = undefined;

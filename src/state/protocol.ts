@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import type { Origin } from '../bus/types.js';
-import { BusError, toIssues } from '../errors.js';
+import { BusError, summarizeIssues, toIssues } from '../errors.js';
+import { MAX_TIMER_MS } from '../util/duration.js';
 
 /** System methods (request/response) and topics (one-way) of the store protocol. */
 export const Op = {
@@ -23,17 +24,21 @@ export const Op = {
   change: '$kv.change',
   acquire: '$lock.acquire',
   release: '$lock.release',
+  /** Moves a lease's expiry to now + `ttl` (its holder only, with its token and proof). */
+  extend: '$lock.extend',
   /** One-way, client to host: the caller gave up on acquire `a` (drop it, or free its lease). */
   cancel: '$lock.cancel',
 } as const;
 
 /** The longest key or lock name, in characters. */
 export const MAX_KEY_LENGTH = 1_024;
-/** Node's timer limit, in ms: the longest `waitMs`. */
-export const MAX_TIMER_MS = 2_147_483_647;
 
 const key = z.string().min(1).max(MAX_KEY_LENGTH);
 const ms = z.number().positive().finite();
+/** A lease's duration: a timer's, so at most Node's timer limit. */
+const leaseMs = z.number().positive().max(MAX_TIMER_MS);
+/** A lease's proof of ownership, as its grant gave it (checked by the host; see lock.ts). */
+const proof = z.string().max(64);
 const revision = z.number().int().nonnegative();
 const id = z.number().int().positive();
 
@@ -54,12 +59,13 @@ export const Req = {
     s: z.string(),
     w: id,
     k: key.optional(),
-    p: z.string().optional(),
+    p: z.string().max(MAX_KEY_LENGTH).optional(),
     init: z.boolean().optional(),
   }),
   unwatch: z.object({ w: id }),
-  acquire: z.object({ n: key, a: id, ttl: ms, wait: z.number().min(0).max(MAX_TIMER_MS) }),
-  release: z.object({ n: key, t: id }),
+  acquire: z.object({ n: key, a: id, ttl: leaseMs, wait: z.number().min(0).max(MAX_TIMER_MS) }),
+  release: z.object({ n: key, t: id, k: proof.optional() }),
+  extend: z.object({ n: key, t: id, k: proof.optional(), ttl: leaseMs }),
   cancel: z.object({ n: key, a: id }),
 } as const;
 
@@ -85,8 +91,9 @@ export const Res = {
   ]),
   keys: z.array(z.string()),
   watch: revision,
-  acquire: z.object({ t: id, x: z.number() }),
+  acquire: z.object({ t: id, x: z.number(), k: proof }),
   release: z.boolean(),
+  extend: z.object({ x: z.number() }),
   change: z.object({
     w: z.array(id),
     s: z.string(),
@@ -111,7 +118,7 @@ export function parseWire<S extends z.ZodType>(
 ): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  throw new BusError(code, `${what}: malformed: ${parsed.error.message}`, {
+  throw new BusError(code, `${what}: malformed: ${summarizeIssues(parsed.error.issues)}`, {
     issues: toIssues(parsed.error.issues),
   });
 }

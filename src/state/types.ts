@@ -101,7 +101,7 @@ export interface KeysOptions extends StoreCallOptions {
 export interface WatchOptions {
   /** Only changes of this key. */
   readonly key?: string;
-  /** Only changes of keys that start with this string. */
+  /** Only changes of keys that start with this string (at most 1,024 characters; `''`: every key). */
   readonly prefix?: string;
   /**
    * First deliver every matching entry as a `set` change (oldest revision first), then the live
@@ -116,7 +116,8 @@ export interface WatchOptions {
  * revision at that moment, once the primary has registered the watch: every change with a higher
  * revision will be delivered. If registering fails, `ready` rejects with the BusError and the
  * watch ends; the failure is also reported on the bus's `error` event (unless it is `CLOSED`:
- * a closing bus ends its watches anyway).
+ * a closing bus ends its watches anyway). `LIMIT_EXCEEDED` (`data: { limit:
+ * 'maxWatchesPerProcess', value }`): this process already has `maxWatchesPerProcess` watches.
  */
 export type Watch = (() => void) & { readonly ready: Promise<number> };
 
@@ -232,12 +233,15 @@ export type StoreOf<C extends Contract, S extends StoreName<C>> = [StoreInput<C,
 /** Options of `bus.lock`. */
 export interface LockOptions {
   /**
-   * The lease ends by itself this many ms after it was granted, if not released first.
+   * The lease ends by itself this many ms after it was granted, if not released (or extended)
+   * first. At most 2_147_483_647 (Node's timer limit, about 24.8 days; more: `INVALID_ARGUMENT`):
+   * keep it short and `extend()` a lease you still need, so a holder that hangs is taken over soon.
    * @default 30_000
    */
   readonly ttlMs?: number;
   /**
    * Reject with `LOCK_TIMEOUT` if the lock is not granted within this many ms (`0`: try once).
+   * At most 2_147_483_647 (more: `INVALID_ARGUMENT`).
    * @default 30_000
    */
   readonly waitMs?: number;
@@ -258,14 +262,31 @@ export interface Lease {
    * cluster. Pass it to the resource you protect so it can refuse a stale holder's writes.
    */
   readonly token: number;
-  /** When the lease ends by itself, in ms since the epoch by the primary's clock. */
+  /**
+   * When the lease ends by itself, in ms since the epoch by the primary's clock. Moves when
+   * {@link Lease.extend} resolves.
+   */
   readonly expiresAt: number;
   /**
    * Releases the lock; waiters are served in FIFO order. Idempotent: resolves true if this call
    * released it, false if it had already ended (released, expired, its process's bus closed).
-   * Rejects only with `TIMEOUT` or `TARGET_EXITED` (the primary did not answer).
+   * Rejects only with `TIMEOUT` or `TARGET_EXITED` (the primary did not answer). Only the holding
+   * process can release a lease: the primary refuses anyone else with `FORBIDDEN`.
    */
   release(): Promise<boolean>;
+  /**
+   * Renews the lease before it ends: resolves, with the new {@link Lease.expiresAt} (epoch ms),
+   * once the primary has moved the lease's end to now + `ttlMs`. The fencing token does not
+   * change. Call it well before `expiresAt` (e.g. every `ttlMs / 3`): a lease that has ended
+   * cannot be renewed.
+   *
+   * @param ttlMs - the lease's new time to live from now, in ms: > 0 and at most 2_147_483_647.
+   * @throws never synchronously; rejects with {@link BusError} `LEASE_EXPIRED` when the lease
+   *   has ended (its TTL passed, it was released, or this process lost its link to the primary
+   *   or closed its bus), `INVALID_ARGUMENT` for a bad `ttlMs`, `TIMEOUT` when the primary does
+   *   not answer (the lease may or may not have been extended).
+   */
+  extend(ttlMs: number): Promise<number>;
   /** Same as {@link Lease.release}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -273,9 +294,13 @@ export interface Lease {
 /** Snapshot persistence of every store (see `startCluster({ persist })`). */
 export interface PersistOptions {
   /**
-   * The snapshot file. Loaded at start (missing: an empty start; unreadable: `PERSIST_FAILED`);
-   * written atomically (a temporary file, then a rename), every `intervalMs` when something
-   * changed and when the cluster closes.
+   * The snapshot file. At start, its directory is created, the temporary files a killed primary
+   * left there (`<file>.<id>.tmp`) are removed, and the file is loaded (missing: an empty start;
+   * unreadable, corrupt, or a directory that cannot be written: `startCluster` rejects with
+   * `PERSIST_FAILED`, before any fork). Written atomically (a temporary file, then a rename),
+   * every `intervalMs` when something changed and when the cluster closes; a snapshot that fails
+   * is reported and retried at the next interval, and a last one that fails makes `app.close()`
+   * reject with `PERSIST_FAILED`.
    */
   readonly file: string;
   /**
@@ -302,6 +327,13 @@ export interface StoreHostOptions<C extends Contract = Contract> {
    * @default 10_000
    */
   readonly maxEntries?: number;
+  /**
+   * The most watches one process (a worker, or the primary) may have registered at once, over
+   * every store. Past it, a new watch's `ready` rejects with `LIMIT_EXCEEDED`
+   * (`data: { limit: 'maxWatchesPerProcess', value }`) and nothing is registered.
+   * @default 10_000
+   */
+  readonly maxWatchesPerProcess?: number;
   /** Per-store limits, by store name, over the default. */
   readonly limits?: { readonly [S in StoreName<C>]?: StoreLimits };
 }

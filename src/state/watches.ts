@@ -3,12 +3,20 @@
  * each change to them: one system event per watching worker (in order with its answers on the
  * same channel), or, for the primary's own watches, a queue flushed in a microtask.
  *
+ * Watches are indexed per store by exact key (a map) and by prefix (a radix tree; a watch of
+ * every key is the empty prefix), so a write costs the length of its key plus the watches it
+ * matches, whatever other watches exist. Each process has at most `maxWatchesPerProcess`.
+ *
  * @module
  */
 import type { Origin } from '../bus/types.js';
 import { BusError } from '../errors.js';
 import { decode, encode } from '../protocol/codec.js';
+import { PrefixIndex } from '../util/prefix-index.js';
 import { type ChangeMessage, Op } from './protocol.js';
+
+/** Default `maxWatchesPerProcess`: watches one process may have registered at once. */
+export const DEFAULT_MAX_WATCHES_PER_PROCESS = 10_000;
 
 /** One watch: process `origin`'s watch `id`, of one key, a prefix, or every key. */
 export interface WatchReg {
@@ -29,16 +37,28 @@ export function matches(reg: WatchReg, key: string): boolean {
 /** Sends a system event to one worker; false when it is not connected. */
 export type SendToWorker = (workerId: number, topic: string, payload: ChangeMessage) => boolean;
 
+/** The watches of one store: by exact key, and by prefix (every key: the empty prefix). */
+interface StoreWatches {
+  readonly byKey: Map<string, Set<WatchReg>>;
+  readonly byPrefix: PrefixIndex<WatchReg>;
+}
+
 /** Every watch of the cluster, by store and by process. */
 export class WatchTable {
-  private readonly byStore = new Map<string, Set<WatchReg>>();
+  private readonly byStore = new Map<string, StoreWatches>();
   private readonly byOrigin = new Map<Origin, Map<number, WatchReg>>();
   private localSink: ((message: unknown) => void) | undefined;
   private localQueue: unknown[] = [];
   private localFlushQueued = false;
 
-  /** @param sendToWorker - how a change reaches a worker (the primary bus's `systemSend`). */
-  constructor(private readonly sendToWorker: SendToWorker) {}
+  /**
+   * @param sendToWorker - how a change reaches a worker (the primary bus's `systemSend`).
+   * @param maxPerProcess - the most watches one process may have at once.
+   */
+  constructor(
+    private readonly sendToWorker: SendToWorker,
+    private readonly maxPerProcess = DEFAULT_MAX_WATCHES_PER_PROCESS,
+  ) {}
 
   /** How many watches, and which processes have at least one. */
   stats(): { watches: number; watchers: Origin[] } {
@@ -54,24 +74,37 @@ export class WatchTable {
 
   /**
    * Registers a watch.
-   * @throws {@link BusError} `INVALID_ARGUMENT` when that process already has a watch `id`.
+   * @throws {@link BusError} `INVALID_ARGUMENT` when that process already has a watch `id`;
+   *   `LIMIT_EXCEEDED` (`data: { limit: 'maxWatchesPerProcess', value }`) when it already has
+   *   `maxWatchesPerProcess` watches. Nothing changes.
    */
   add(reg: WatchReg): void {
-    let regs = this.byOrigin.get(reg.origin);
-    if (regs === undefined) {
-      regs = new Map();
-      this.byOrigin.set(reg.origin, regs);
-    }
-    if (regs.has(reg.id)) {
+    const regs = this.byOrigin.get(reg.origin);
+    if (regs?.has(reg.id) === true) {
       throw new BusError('INVALID_ARGUMENT', `watch ${reg.id} is already registered`);
     }
-    regs.set(reg.id, reg);
-    let set = this.byStore.get(reg.store);
-    if (set === undefined) {
-      set = new Set();
-      this.byStore.set(reg.store, set);
+    if ((regs?.size ?? 0) >= this.maxPerProcess) {
+      const who = reg.origin === 'primary' ? 'the primary' : `worker ${reg.origin}`;
+      throw new BusError(
+        'LIMIT_EXCEEDED',
+        `watch of store '${reg.store}': ${who} already has ${this.maxPerProcess} watches (maxWatchesPerProcess); stop watches it no longer needs, or raise store.maxWatchesPerProcess`,
+        { data: { limit: 'maxWatchesPerProcess', value: this.maxPerProcess } },
+      );
     }
-    set.add(reg);
+    if (regs === undefined) this.byOrigin.set(reg.origin, new Map([[reg.id, reg]]));
+    else regs.set(reg.id, reg);
+    let index = this.byStore.get(reg.store);
+    if (index === undefined) {
+      index = { byKey: new Map(), byPrefix: new PrefixIndex() };
+      this.byStore.set(reg.store, index);
+    }
+    if (reg.key === undefined) {
+      index.byPrefix.add(reg.prefix ?? '', reg);
+      return;
+    }
+    const set = index.byKey.get(reg.key);
+    if (set === undefined) index.byKey.set(reg.key, new Set([reg]));
+    else set.add(reg);
   }
 
   /** Removes process `origin`'s watch `id`, if it exists. */
@@ -100,18 +133,20 @@ export class WatchTable {
     value: unknown,
     revision: number,
   ): void {
-    const set = this.byStore.get(store);
-    if (set === undefined) return;
-    let byOrigin: Map<Origin, number[]> | undefined;
-    for (const reg of set) {
-      if (!matches(reg, key)) continue;
-      byOrigin ??= new Map();
+    const index = this.byStore.get(store);
+    if (index === undefined) return;
+    const byOrigin = new Map<Origin, number[]>();
+    const collect = (reg: WatchReg): void => {
       const ids = byOrigin.get(reg.origin);
       if (ids === undefined) byOrigin.set(reg.origin, [reg.id]);
       else ids.push(reg.id);
-    }
-    if (byOrigin === undefined) return;
+    };
+    const exact = index.byKey.get(key);
+    if (exact !== undefined) for (const reg of exact) collect(reg);
+    index.byPrefix.forEachMatch(key, collect);
     for (const [origin, ids] of byOrigin) {
+      // In the order the process registered them (its watch ids increase).
+      if (ids.length > 1) ids.sort((a, b) => a - b);
       const message: ChangeMessage = { w: ids, s: store, k: key, o: op, r: revision };
       if (op === 'set') message.v = value;
       this.send(origin, message);
@@ -149,7 +184,14 @@ export class WatchTable {
   }
 
   private unindex(reg: WatchReg): void {
-    const set = this.byStore.get(reg.store);
-    if (set?.delete(reg) && set.size === 0) this.byStore.delete(reg.store);
+    const index = this.byStore.get(reg.store);
+    if (index === undefined) return;
+    if (reg.key === undefined) {
+      index.byPrefix.delete(reg.prefix ?? '', reg);
+    } else {
+      const set = index.byKey.get(reg.key);
+      if (set?.delete(reg) === true && set.size === 0) index.byKey.delete(reg.key);
+    }
+    if (index.byKey.size === 0 && index.byPrefix.size === 0) this.byStore.delete(reg.store);
   }
 }

@@ -88,5 +88,9 @@ describe('store inference', () => {
     >();
     expectTypeOf<Lease['token']>().toEqualTypeOf<number>();
     expectTypeOf<ReturnType<Lease['release']>>().toEqualTypeOf<Promise<boolean>>();
+    // extend(ttlMs) resolves with the new expiresAt; the token is the same lease's.
+    expectTypeOf<Lease['extend']>().parameters.toEqualTypeOf<[ttlMs: number]>();
+    expectTypeOf<ReturnType<Lease['extend']>>().toEqualTypeOf<Promise<number>>();
+    expectTypeOf<Lease['expiresAt']>().toEqualTypeOf<number>();
   });
 });
