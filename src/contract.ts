@@ -6,6 +6,8 @@
  */
 import type { z } from 'zod';
 import { BusError } from './errors.js';
+import { describeValue } from './util/describe.js';
+import { readProperty as read } from './util/read.js';
 
 /** Any zod schema. */
 export type Schema = z.ZodType;
@@ -68,12 +70,35 @@ function checkName(kind: string, name: string): void {
   }
 }
 
-function isSchema(value: unknown): value is Schema {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { safeParse?: unknown }).safeParse === 'function'
-  );
+/** The major version of zod whose schemas a contract takes (the `zod` peer dependency). */
+const ZOD_MAJOR = 4;
+
+/**
+ * Why `value` is not a zod 4 schema, or `undefined` when it is one: zod 4 (classic or mini)
+ * marks every schema with `_zod.version.major === 4`, zod 3 with a `_def.typeName` and no `_zod`.
+ */
+function notASchema(value: unknown): string | undefined {
+  const internals = read(value, '_zod');
+  const major = read(read(internals, 'version'), 'major');
+  if (major === ZOD_MAJOR && typeof read(value, 'safeParse') === 'function') return undefined;
+  if (internals === undefined && typeof read(read(value, '_def'), 'typeName') === 'string') {
+    return `got a zod 3 schema; clusterbus needs zod ${ZOD_MAJOR} (the peer dependency zod@^${ZOD_MAJOR}): build it with \`import { z } from 'zod'\` from zod ${ZOD_MAJOR}, not from 'zod/v3'`;
+  }
+  if (typeof major === 'number') {
+    return `got a schema of zod ${major}; clusterbus needs zod ${ZOD_MAJOR} (the peer dependency zod@^${ZOD_MAJOR})`;
+  }
+  return `got ${describeValue(value)}`;
+}
+
+/** Throws `INVALID_ARGUMENT` naming `what` unless `value` is a zod 4 schema. */
+function checkSchema(what: string, value: unknown): asserts value is Schema {
+  const problem = notASchema(value);
+  if (problem !== undefined) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `defineContract: ${what} must be a zod schema: ${problem}`,
+    );
+  }
 }
 
 /**
@@ -84,7 +109,8 @@ function isSchema(value: unknown): value is Schema {
  *   stores?: { name: schema }, config?: schema }`.
  * @returns the same definition wrapped as a {@link Contract}; `contract.def` is `def`.
  * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a reserved name (`$…`, `then`,
- *   `__proto__`, …) or a value that is not a zod schema.
+ *   `__proto__`, …) or a value that is not a zod 4 schema (a zod 3 schema included: zod `^4` is a
+ *   peer dependency); the message names the method, topic, store or config entry.
  *
  * @example
  * ```ts
@@ -103,39 +129,22 @@ export function defineContract<const D extends ContractDef>(def: D): Contract<D>
       throw new BusError('INVALID_ARGUMENT', `defineContract: method '${name}' must be an object`);
     }
     for (const key of ['input', 'output'] as const) {
-      if (m[key] !== undefined && !isSchema(m[key])) {
-        throw new BusError(
-          'INVALID_ARGUMENT',
-          `defineContract: method '${name}'.${key} must be a zod schema`,
-        );
-      }
+      if (m[key] !== undefined) checkSchema(`method '${name}'.${key}`, m[key]);
     }
     methods.set(name, Object.freeze({ ...m }));
   }
   for (const [name, schema] of Object.entries(def.events ?? {})) {
     checkName('event', name);
-    if (!isSchema(schema)) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `defineContract: event '${name}' must be a zod schema`,
-      );
-    }
+    checkSchema(`event '${name}'`, schema);
     events.set(name, schema);
   }
   const stores = new Map<string, Schema>();
   for (const [name, schema] of Object.entries(def.stores ?? {})) {
     checkName('store', name);
-    if (!isSchema(schema)) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `defineContract: store '${name}' must be a zod schema`,
-      );
-    }
+    checkSchema(`store '${name}'`, schema);
     stores.set(name, schema);
   }
-  if (def.config !== undefined && !isSchema(def.config)) {
-    throw new BusError('INVALID_ARGUMENT', 'defineContract: config must be a zod schema');
-  }
+  if (def.config !== undefined) checkSchema('config', def.config);
   return Object.freeze({ def, methods, events, stores, config: def.config });
 }
 

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { PrimaryBus } from '../bus/primary.js';
 import type { ConfigInput, ConfigValue, Contract } from '../contract.js';
-import { BusError, toBusError, toIssues } from '../errors.js';
+import { BusError, summarizeIssues, toBusError, toIssues } from '../errors.js';
 import { decode, encode } from '../protocol/codec.js';
 import type { Encoded } from '../protocol/envelope.js';
 import {
@@ -106,7 +106,7 @@ export class ClusterConfig<C extends Contract> {
     if (!parsed.success) {
       throw new BusError(
         'VALIDATION',
-        `config.update: the config fails the config schema: ${parsed.error.message}`,
+        `config.update: the config fails the config schema: ${summarizeIssues(parsed.error.issues, 'config')}`,
         { issues: toIssues(parsed.error.issues) },
       );
     }
@@ -230,7 +230,7 @@ export async function loadInitialConfig(
   if (!parsed.success) {
     throw new BusError(
       'VALIDATION',
-      `startCluster: the initial config fails the config schema: ${parsed.error.message}`,
+      `startCluster: the initial config fails the config schema: ${summarizeIssues(parsed.error.issues, 'config')}`,
       { issues: toIssues(parsed.error.issues) },
     );
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ConfigValue, Contract, Schema } from '../contract.js';
-import { BusError, toIssues, toRemoteError } from '../errors.js';
+import { BusError, summarizeIssues, toIssues, toRemoteError } from '../errors.js';
 import { type ConfigChangeHandler, ConfigMessageSchema } from './types.js';
 
 /**
@@ -110,7 +110,7 @@ export class WorkerConfig<C extends Contract> {
     if (parsed.success) return parsed.data;
     throw new BusError(
       'VALIDATION',
-      `${this.where()}: config version ${version} fails the config schema: ${parsed.error.message}`,
+      `${this.where()}: config version ${version} fails the config schema: ${summarizeIssues(parsed.error.issues, 'config')}`,
       { issues: toIssues(parsed.error.issues) },
     );
   }

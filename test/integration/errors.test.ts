@@ -142,6 +142,68 @@ describe('handler throws: REMOTE', () => {
   });
 });
 
+describe("handler throws: REMOTE keeps the error's issues and data (regressions)", () => {
+  const issues = [{ code: 'invalid_type', path: ['n'], message: 'expected an even number' }];
+
+  /** Runs `body` with `primaryOnly` handled in the primary by `handler`, then unregisters it. */
+  async function withPrimaryOnly<T>(handler: () => never, body: () => Promise<T>): Promise<T> {
+    const off = app.bus.handle('primaryOnly', handler);
+    try {
+      return await body();
+    } finally {
+      off();
+    }
+  }
+
+  /** What worker `id` sees when it calls the primary's `primaryOnly`, which throws. */
+  function relayedThrow(id: number, handler: () => never) {
+    return withPrimaryOnly(handler, () =>
+      app.bus.call(id, 'relay', { target: 'primary', method: 'primaryOnly', input: { n: 1 } }),
+    );
+  }
+
+  it("gives a worker calling the primary the BusError's code, issues and data", async () => {
+    const outcome = await relayedThrow(w1, () => {
+      throw new BusError('BAD_INPUT', 'n must be even', { issues, data: { field: 'n' } });
+    });
+    expect(outcome).toMatchObject({
+      ok: false,
+      code: 'REMOTE',
+      message: "handler 'primaryOnly' on the primary threw BusError: n must be even",
+      issues,
+      cause: { name: 'BusError', code: 'BAD_INPUT', issues, data: { field: 'n' } },
+    });
+  });
+
+  it("gives it an Error's own enumerable properties as data (status, details)", async () => {
+    const outcome = await relayedThrow(w2, () => {
+      throw Object.assign(new Error('no such user'), { status: 404, details: { id: 7 } });
+    });
+    expect(outcome).toMatchObject({
+      ok: false,
+      code: 'REMOTE',
+      cause: { name: 'Error', data: { status: 404, details: { id: 7 } } },
+    });
+    if (!outcome.ok) expect(outcome.issues).toBeUndefined();
+  });
+
+  it('keeps the issues through a handler that rethrows the REMOTE error (two hops)', async () => {
+    await withPrimaryOnly(
+      () => {
+        throw new BusError('BAD_INPUT', 'n must be even', { issues });
+      },
+      async () => {
+        // The primary -> worker 1 ('askPrimary') -> the primary ('primaryOnly'), which throws.
+        const error = await rejection(app.bus.call(w1, 'askPrimary', { n: 1 }));
+        expect(error.code).toBe('REMOTE');
+        expect(error.issues).toEqual(issues);
+        expect((error.cause as RemoteError).issues).toEqual(issues);
+        expect(error.message).not.toMatch(/[\r\n]/);
+      },
+    );
+  });
+});
+
 describe('TIMEOUT and ABORTED', () => {
   it('rejects with TIMEOUT after timeoutMs when the handler hangs', async () => {
     const t0 = performance.now();
