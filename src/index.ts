@@ -98,6 +98,7 @@ export {
   type RestartOptions,
   type RestartResult,
   type ScaleResult,
+  type SignalOptions,
   type SlotRestart,
   type StartClusterOptions,
   startCluster,

@@ -11,6 +11,7 @@
 import type { PrimaryBus } from '../bus/primary.js';
 import type { Contract } from '../contract.js';
 import { BusError } from '../errors.js';
+import { describeValue } from '../util/describe.js';
 import {
   type HealthOptions,
   type HealthReport,
@@ -62,7 +63,7 @@ function positive(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2_147_483_647) {
     throw new BusError(
       'INVALID_ARGUMENT',
-      `${name} must be a positive number, got ${String(value)}`,
+      `${name} must be a positive number, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -72,7 +73,7 @@ function count(value: unknown, name: string): number {
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
     throw new BusError(
       'INVALID_ARGUMENT',
-      `${name} must be a positive integer, got ${String(value)}`,
+      `${name} must be a positive integer, got ${describeValue(value)}`,
     );
   }
   return value as number;

@@ -16,6 +16,7 @@ import { BusError, toBusError } from '../errors.js';
 import { HealthMonitor } from '../health/monitor.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
 import { StoreHost } from '../state/host.js';
+import { PM2_CLUSTER_MODE_HINT, pm2ClusterMode } from './env.js';
 import type { ClusterEvents, RestartResult, ScaleResult, WorkerInfo } from './events.js';
 import {
   type CloseOptions,
@@ -43,7 +44,12 @@ export type {
   WorkerInfo,
   WorkerReadyEvent,
 } from './events.js';
-export type { CloseOptions, RestartOptions, StartClusterOptions } from './options.js';
+export type {
+  CloseOptions,
+  RestartOptions,
+  SignalOptions,
+  StartClusterOptions,
+} from './options.js';
 
 /**
  * A running cluster: the primary's bus, the workers in their slots, health, config, lifecycle
@@ -76,6 +82,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       connected: (workerId, pid) => this.slots.onReady(workerId, pid),
       welcome: (workerId) => this.welcome(workerId),
       resolveSlot: (slot) => this.slots.resolve(slot),
+      refused: (workerId) => this.slots.onHello(workerId, false),
     });
     this.bus.on('error', (error) => this.forwardBusError(error));
     const bus = this.bus as unknown as PrimaryBus<Contract>;
@@ -162,7 +169,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
    * drains the old one (it stops accepting connections, finishes its requests and calls, exits;
    * killed after `drainTimeoutMs`), before moving to the next slot. No slot is ever without a
    * ready worker, so no request needs to fail. A call while one is running returns the same
-   * promise. SIGUSR2 does this (with `signals`).
+   * promise. The restart signal (SIGUSR2 by default, see `signals`) does this.
    *
    * @param options - `readyTimeoutMs`, `drainTimeoutMs` (default: the cluster's).
    * @returns `{ replaced: [{ slot, from, to }], durationMs }`; also emitted as `restart:done`.
@@ -237,6 +244,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   }
 
   private welcome(workerId: number) {
+    this.slots.onHello(workerId, true);
     const record = this.slots.records.get(workerId);
     const config = this.config.welcome();
     if (record !== undefined) record.welcomedVersion = config?.version ?? 0;
@@ -285,18 +293,22 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     }
   }
 
-  /** @internal Resolves once every slot's worker is ready; rejects on timeout or restart limit. */
+  /**
+   * @internal Resolves once every slot's worker is ready; rejects with `STARTUP_FAILED` when
+   * workers keep exiting before they are ready, `TIMEOUT` at `timeoutMs`.
+   */
   waitAllReady(timeoutMs: number): Promise<void> {
     return waitAllReady(this, this.slots, timeoutMs);
   }
 
-  /** @internal Installs the signal listeners (`signals: true`). */
+  /** @internal Installs the signal listeners of the `signals` option. */
   listenToSignals(): void {
-    this.removeSignals = installSignals({
+    const signals = this.resolved.signals;
+    if (signals === undefined) return;
+    this.removeSignals = installSignals(signals, {
       close: () => this.close({ timeoutMs: this.resolved.drainTimeoutMs }),
       restart: () => this.restart(),
       reload: () => this.config.reload(),
-      hasConfigFile: this.config.file !== undefined,
       signal: (signal, action) => this.emit('signal', { signal, action }),
       failed: (error, action) => {
         if (this.closing !== undefined) return; // a restart cut short by the close: expected
@@ -315,7 +327,10 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
    * `CLOSED`). The signal listeners are removed. Idempotent.
    *
    * @param options - `timeoutMs` (default 10_000 ms).
-   * @throws never synchronously; rejects only with `INVALID_ARGUMENT` for a bad `timeoutMs`.
+   * @throws never synchronously; rejects with `INVALID_ARGUMENT` for a bad `timeoutMs`, and with
+   *   `PERSIST_FAILED` (with `persist`) when the last snapshot cannot be written: the changes since
+   *   the snapshot before are not on disk. Even then, everything is closed first (no worker left,
+   *   the bus closed, `close` emitted).
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing;
@@ -337,10 +352,15 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       }, timeoutMs);
       await Promise.all(records.map((r) => this.slots.drain(r, 'close', timeoutMs)));
       clearTimeout(killer);
-      await this.storeHost?.close();
+      // A last snapshot that cannot be written rejects the close, once everything is closed.
+      const persistError = await this.storeHost?.close().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       await this.bus.close();
       this.emit('close');
       this.removeAllListeners();
+      if (persistError !== undefined) throw persistError;
     })();
     return this.closing;
   }
@@ -359,11 +379,20 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
  *
  * @returns the running {@link ClusterApp}: `app.bus`, `app.config`, `app.workers()`,
  *   `app.health()`, `app.restart()`, `app.scale()`, lifecycle events, `app.close()`.
+ * Each worker's stderr goes through the primary (forwarded to its stderr unchanged, the last
+ * lines kept to explain a failed start); its stdout is inherited.
+ *
  * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` when called outside
- *   the primary or with a bad option, `VALIDATION` when the initial config fails the contract's
- *   config schema (no worker is forked), `TIMEOUT` when the workers are not ready within
- *   `readyTimeoutMs` (they are killed), `CLOSED` when they keep crashing before they are ready,
- *   `PERSIST_FAILED` when `persist.file` exists but cannot be read (no worker is forked).
+ *   the primary (under PM2's cluster mode, saying to use fork mode) or with a bad option,
+ *   `VALIDATION` when the initial config fails the contract's config schema (no worker is
+ *   forked), `STARTUP_FAILED` at once when a slot's worker exits before it is ready twice in a
+ *   row with the same cause (same exit code or signal, same last stderr line), or once with
+ *   `restart: false` or at the restart limit: `data` is `{ slot, workerId, exitCode, signal,
+ *   stderr }` (`stderr`: its last 20 lines, at most 4 KiB), the message names them; `TIMEOUT` when
+ *   the workers are not ready within `readyTimeoutMs` (the message says, per worker, whether it
+ *   never connected or connected with `manualReady` and never called `bus.ready()`); `PERSIST_FAILED`
+ *   when `persist.file` exists but cannot be read, or its directory cannot be written (no worker
+ *   is forked). After a rejection, every forked worker has been ended.
  */
 export async function startCluster<C extends Contract>(
   options: StartClusterOptions<C>,
@@ -371,7 +400,9 @@ export async function startCluster<C extends Contract>(
   if (!cluster.isPrimary) {
     throw new BusError(
       'INVALID_ARGUMENT',
-      'startCluster() must be called in the primary; in a worker, use connect()',
+      pm2ClusterMode()
+        ? `startCluster() must be called in the primary, and ${PM2_CLUSTER_MODE_HINT}`
+        : 'startCluster() must be called in the primary; in a worker, use connect()',
     );
   }
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
@@ -381,6 +412,8 @@ export async function startCluster<C extends Contract>(
     app.storeHost = await StoreHost.open(app.bus, {
       ...options.store,
       persist: options.persist,
+      maxDepth: options.maxDepth,
+      maxPayloadBytes: options.maxPayloadBytes,
       report: (error) => app.bus.emit('error', error),
     });
   } catch (error) {
@@ -391,10 +424,14 @@ export async function startCluster<C extends Contract>(
   try {
     await app.waitAllReady(resolved.readyTimeoutMs);
   } catch (error) {
-    await app.close({ timeoutMs: 1_000 });
+    // The startup failure is what to throw; a last snapshot that failed too is still told.
+    await app.close({ timeoutMs: 1_000 }).catch((closing: unknown) => {
+      const e = toBusError(closing, 'PERSIST_FAILED');
+      process.emitWarning(e.message, { type: 'BusWarning', code: e.code });
+    });
     throw error;
   }
-  if (resolved.signals) app.listenToSignals();
+  app.listenToSignals();
   // Requests and events for the primary that arrived during startup run once the code after
   // `await startCluster()` has registered its handlers (see PrimaryBus.release).
   app.bus.release();

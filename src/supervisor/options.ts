@@ -14,6 +14,10 @@ import { BusError } from '../errors.js';
 import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/monitor.js';
 import type { HealthOptions } from '../health/types.js';
 import type { PersistOptions, StoreHostOptions } from '../state/types.js';
+import { describeValue } from '../util/describe.js';
+import { type ResolvedSignals, resolveSignals, type SignalOptions } from './signals.js';
+
+export type { SignalOptions } from './signals.js';
 
 /** Options of {@link startCluster}. */
 export interface StartClusterOptions<C extends Contract> extends BusOptions {
@@ -34,13 +38,16 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
   readonly env?: Readonly<Record<string, string>>;
   /**
    * Reject with `TIMEOUT` if the workers are not all ready within this many ms (the forked
-   * workers are then killed). Also the time a replacement (rolling restart, unhealthy worker,
-   * scale-up) has to become ready.
+   * workers are then killed; the message says, per worker, whether it never connected or
+   * connected with `manualReady` and never called `bus.ready()`). Workers that keep exiting
+   * before they are ready make `startCluster` reject sooner, with `STARTUP_FAILED`. Also the time
+   * a replacement (rolling restart, unhealthy worker, scale-up) has to become ready.
    * @default 30_000
    */
   readonly readyTimeoutMs?: number;
   /**
-   * Restart a worker that exits without being asked to (a crash, `process.exit()`).
+   * Restart a worker that exits without being asked to (a crash, `process.exit()`). With
+   * `false`, a worker that exits before it is ready fails `startCluster` with `STARTUP_FAILED`.
    * @default true
    */
   readonly restart?: boolean;
@@ -90,13 +97,19 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
    */
   readonly health?: HealthOptions | false;
   /**
-   * Handle the primary's signals: SIGTERM and SIGINT close the cluster gracefully (with
-   * `drainTimeoutMs`) and then end the process with the same signal; SIGUSR2 runs a rolling
-   * restart; SIGHUP reloads `configFile` (only listened to when one is given). The listeners are
-   * removed when the cluster closes.
+   * Handle the primary's signals. `true`: the default map, `{ shutdown: ['SIGTERM', 'SIGINT'],
+   * restart: 'SIGUSR2', reload: 'SIGHUP' }`: a shutdown signal closes the cluster gracefully
+   * (with `drainTimeoutMs`) and then ends the process with the same signal; the restart signal
+   * runs a rolling restart; the reload signal reloads `configFile` (only listened to when one is
+   * given). A {@link SignalOptions} changes some of them (`false` turns one action off); `false`
+   * leaves the process's signals alone. The workers clusterbus forks ignore every signal the
+   * primary handles while their bus is open (a signal sent to the whole process group, as by
+   * Ctrl-C or nodemon, is the primary's). The listeners are removed when the cluster closes.
+   * Rejects with `INVALID_ARGUMENT` for an unknown key, a name that is not a catchable signal, or
+   * a signal given to two actions.
    * @default true
    */
-  readonly signals?: boolean;
+  readonly signals?: boolean | SignalOptions;
   /** Limits of the shared stores: `maxEntries` (default 10_000 per store), per-store `limits`. */
   readonly store?: StoreHostOptions<C>;
   /**
@@ -140,7 +153,8 @@ export interface ResolvedOptions {
   readonly drainTimeoutMs: number;
   readonly configAckTimeoutMs: number;
   readonly health: ResolvedHealthOptions | undefined;
-  readonly signals: boolean;
+  /** The signals the primary handles; undefined with `signals: false`. */
+  readonly signals: ResolvedSignals | undefined;
 }
 
 /** @internal Checks every option; throws `INVALID_ARGUMENT`. */
@@ -151,10 +165,17 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
       'startCluster: options.contract is required (made by defineContract)',
     );
   }
-  const workers = checkCount(options.workers ?? os.availableParallelism(), 'workers', 1);
-  const maxRestarts = checkCount(options.maxRestarts ?? 10, 'maxRestarts', 0);
+  const workers = checkCount(
+    options.workers ?? os.availableParallelism(),
+    'startCluster: workers',
+    1,
+  );
+  const maxRestarts = checkCount(options.maxRestarts ?? 10, 'startCluster: maxRestarts', 0);
   if (options.configFile !== undefined && typeof options.configFile !== 'string') {
-    throw new BusError('INVALID_ARGUMENT', 'startCluster: configFile must be a path');
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: configFile must be a path (a string), got ${describeValue(options.configFile)}`,
+    );
   }
   return {
     workers,
@@ -170,16 +191,16 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
       'configAckTimeoutMs',
     ),
     health: options.health === false ? undefined : resolveHealthOptions(options.health ?? {}),
-    signals: options.signals !== false,
+    signals: resolveSignals(options.signals, options.configFile !== undefined),
   };
 }
 
-/** Checks a count option: a safe integer >= `min`. */
+/** Checks a count option: a safe integer >= `min`; `name` says whose (`startCluster: workers`). */
 export function checkCount(value: unknown, name: string, min: number): number {
   if (!Number.isSafeInteger(value) || (value as number) < min) {
     throw new BusError(
       'INVALID_ARGUMENT',
-      `startCluster: ${name} must be an integer >= ${min}, got ${String(value)}`,
+      `${name} must be an integer >= ${min}, got ${describeValue(value)}`,
     );
   }
   return value as number;
@@ -187,13 +208,17 @@ export function checkCount(value: unknown, name: string, min: number): number {
 
 /** @internal The primary bus's own options, those given (see {@link BusOptions}). */
 export function primaryBusOptions(options: BusOptions): BusOptions {
-  return {
-    ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}),
-    ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
-    ...(options.maxQueueBytes !== undefined ? { maxQueueBytes: options.maxQueueBytes } : {}),
-    ...(options.callSiteStacks !== undefined ? { callSiteStacks: options.callSiteStacks } : {}),
-    ...(options.allowContractMismatch !== undefined
-      ? { allowContractMismatch: options.allowContractMismatch }
-      : {}),
-  };
+  const picked: Record<string, unknown> = {};
+  for (const key of BUS_OPTION_KEYS) if (options[key] !== undefined) picked[key] = options[key];
+  return picked as BusOptions;
 }
+
+/** Every option of {@link BusOptions}, the primary bus's share of the `startCluster` options. */
+const BUS_OPTION_KEYS = [
+  'callTimeoutMs',
+  'maxPayloadBytes',
+  'maxQueueBytes',
+  'maxDepth',
+  'callSiteStacks',
+  'allowContractMismatch',
+] as const satisfies readonly (keyof BusOptions)[];

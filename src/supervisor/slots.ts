@@ -14,6 +14,7 @@ import { BusError } from '../errors.js';
 import type { WorkerState } from '../health/types.js';
 import { RestartWindow } from './backoff.js';
 import { drainWorker } from './drain.js';
+import { workerEnv } from './env.js';
 import type {
   ClusterEvents,
   DrainReason,
@@ -22,6 +23,14 @@ import type {
   SlotRestart,
 } from './events.js';
 import type { ResolvedOptions, StartClusterOptions } from './options.js';
+import { handledSignals } from './signals.js';
+import { StderrTail, WORKER_STDIO } from './stderr-tail.js';
+
+/**
+ * How far a worker got in the handshake: nothing heard (`none`), its hello was answered
+ * (`welcomed`), or its hello was refused (`refused`, a contract mismatch).
+ */
+export type HelloState = 'none' | 'welcomed' | 'refused';
 
 /** One worker process, from fork to exit. */
 export interface WorkerRecord {
@@ -42,6 +51,10 @@ export interface WorkerRecord {
   draining: Promise<void> | undefined;
   /** SIGKILL was sent. */
   killed: boolean;
+  /** How far its handshake got (for the message of a startup that times out). */
+  hello: HelloState;
+  /** Its stderr: forwarded to the primary's, the last lines kept until it exits. */
+  readonly stderr: StderrTail;
   /** @internal */ markReady: () => void;
   /** @internal */ markExited: (error: BusError) => void;
 }
@@ -64,6 +77,28 @@ export interface Slot {
   busy: Promise<unknown>;
 }
 
+/**
+ * A slot's serving worker exited before it was ready, without being asked to: what the startup
+ * needs to explain it.
+ */
+export interface EarlyExit {
+  readonly slot: number;
+  readonly workerId: number;
+  /** The exit code, or null when killed by a signal. */
+  readonly code: number | null;
+  /** The signal that killed it, or null. */
+  readonly signal: string | null;
+  /** The last lines it wrote to stderr, once its pipe has closed. */
+  readonly stderr: Promise<string>;
+  /** How far its handshake got. */
+  readonly hello: HelloState;
+  /** Why the slot will not get a new worker (`restart: false`, or the restart limit), if so. */
+  readonly stop: 'restart-off' | 'restart-limit' | undefined;
+  /** The slot's restarts within `restartWindowMs` (ms), for the restart limit's message. */
+  readonly restarts: number;
+  readonly windowMs: number;
+}
+
 /** What the slots tell their owner beyond events. */
 export interface SlotHooks {
   /** A worker became ready (after `worker:ready`). */
@@ -80,6 +115,8 @@ export class Slots {
   readonly records = new Map<number, WorkerRecord>();
   /** Aborted when the cluster starts closing: waits for readiness end with `CLOSED`. */
   readonly stopping = new AbortController();
+  /** @internal Told of every {@link EarlyExit} (the startup listens). */
+  readonly earlyExits = new Set<(exit: EarlyExit) => void>();
 
   constructor(
     private readonly bus: PrimaryBus<Contract>,
@@ -125,12 +162,21 @@ export class Slots {
   /** Forks a worker into `slot` and attaches the bus to it. */
   fork(slot: Slot): WorkerRecord {
     const o = this.options;
+    // stderr is piped for its tail; the setting is put back so a plain `cluster.fork()` elsewhere
+    // in this process still inherits it.
+    const stdio = cluster.settings.stdio;
     cluster.setupPrimary({
       ...(o.exec !== undefined ? { exec: o.exec } : {}),
       ...(o.args !== undefined ? { args: [...o.args] } : {}),
       ...(o.execArgv !== undefined ? { execArgv: [...o.execArgv] } : {}),
+      stdio: [...WORKER_STDIO],
     });
-    const worker = cluster.fork(o.env === undefined ? undefined : { ...o.env });
+    let worker: Worker;
+    try {
+      worker = cluster.fork({ ...o.env, ...workerEnv(handledSignals(this.resolved.signals)) });
+    } finally {
+      cluster.setupPrimary({ stdio });
+    }
     let markReady!: () => void;
     let markExited!: (error: BusError) => void;
     let resolveExited!: () => void;
@@ -154,6 +200,8 @@ export class Slots {
       exited,
       draining: undefined,
       killed: false,
+      hello: 'none',
+      stderr: new StderrTail(worker.process.stderr),
       markReady,
       markExited: (error) => {
         markExited(error);
@@ -178,6 +226,12 @@ export class Slots {
     return record;
   }
 
+  /** The bus reports a worker's hello, answered (`accepted`) or refused. */
+  onHello(workerId: number, accepted: boolean): void {
+    const record = this.records.get(workerId);
+    if (record !== undefined) record.hello = accepted ? 'welcomed' : 'refused';
+  }
+
   /** The bus reports a worker ready (its `ready` frame). */
   onReady(workerId: number, pid: number): void {
     const record = this.records.get(workerId);
@@ -197,6 +251,9 @@ export class Slots {
 
   private onExit(record: WorkerRecord, code: number | null, signal: string | null): void {
     this.records.delete(record.id);
+    // The kept tail is dropped once the pipe has closed; the startup may still want it.
+    const stderr = record.stderr.end();
+    const serving = record.slot.current === record && record.state === 'starting';
     record.markExited(
       new BusError(
         'TARGET_EXITED',
@@ -209,6 +266,20 @@ export class Slots {
     if (slot.next === record) slot.next = undefined;
     const planned = record.planned || record.worker.exitedAfterDisconnect === true || this.closing;
     const replacedBy = planned ? undefined : this.restartAfterCrash(slot);
+    if (serving && !planned) {
+      const exit: EarlyExit = {
+        slot: slot.index,
+        workerId: record.id,
+        code,
+        signal,
+        stderr,
+        hello: record.hello,
+        stop: !this.resolved.restart ? 'restart-off' : slot.stopped ? 'restart-limit' : undefined,
+        restarts: slot.restarts.count(Date.now()),
+        windowMs: this.resolved.restartWindowMs,
+      };
+      for (const listener of [...this.earlyExits]) listener(exit);
+    }
     this.events.emit('worker:exit', {
       workerId: record.id,
       slot: slot.index,

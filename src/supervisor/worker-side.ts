@@ -1,7 +1,7 @@
 /**
  * Wires the worker's side of the supervision protocols onto its bus: `$config` (apply a config
  * update), `$drain` (drain and answer when done), `$health:ping` (answer with a report), and,
- * in a real cluster worker, leaving SIGINT/SIGTERM to the primary.
+ * in a real cluster worker, leaving SIGINT, SIGTERM and the primary's other signals to it.
  *
  * @module
  */
@@ -59,18 +59,30 @@ export function attachWorkerProtocols(bus: WorkerBus<Contract>, parts: WorkerPar
   };
 }
 
+/** Signals a worker leaves to its primary in any case (a Ctrl-C reaches the whole group). */
 const DEFERRED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /**
- * @internal Makes this worker ignore SIGINT and SIGTERM while its bus is open: a Ctrl-C (sent to
- * the whole process group) or a group-wide SIGTERM reaches the primary too, which drains the
- * workers; a worker dying at once would drop its in-flight requests. A worker whose primary dies
- * still exits (Node ends a worker whose IPC channel closes unexpectedly). Returns the remover.
+ * @internal Makes this worker ignore SIGINT, SIGTERM and `primarySignals` (every signal its
+ * clusterbus primary handles: by default also SIGUSR2, and SIGHUP with a config file) while its
+ * bus is open. A signal sent to the whole process group (Ctrl-C, a group-wide SIGTERM, nodemon's
+ * SIGUSR2) reaches the primary too, which drains or replaces the workers; a worker dying at once
+ * would drop its in-flight requests and count as a crash. A worker whose primary dies still
+ * exits (Node ends a worker whose IPC channel closes unexpectedly). Returns the remover.
  */
-export function deferSignalsToPrimary(): () => void {
+export function deferSignalsToPrimary(primarySignals: readonly NodeJS.Signals[] = []): () => void {
   const ignore = () => {};
-  for (const s of DEFERRED_SIGNALS) process.on(s, ignore);
+  const signals = [...new Set<NodeJS.Signals>([...DEFERRED_SIGNALS, ...primarySignals])];
+  const installed: NodeJS.Signals[] = [];
+  for (const s of signals) {
+    try {
+      process.on(s, ignore);
+      installed.push(s);
+    } catch {
+      // A signal this platform does not have: nothing to ignore.
+    }
+  }
   return () => {
-    for (const s of DEFERRED_SIGNALS) process.off(s, ignore);
+    for (const s of installed) process.off(s, ignore);
   };
 }

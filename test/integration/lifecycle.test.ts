@@ -238,6 +238,7 @@ describe('startCluster', () => {
     const elapsed = performance.now() - t0;
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).toContain('did not connect');
+    expect(error.message).toContain('(does the worker call connect()?)');
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(elapsed).toBeLessThan(10_000);
     const mine = forkedPids().filter((pid) => !before.has(pid));
@@ -247,7 +248,7 @@ describe('startCluster', () => {
     expectNoProcessLeft();
   });
 
-  it('rejects with CLOSED when the workers keep crashing before they connect', async () => {
+  it('rejects with STARTUP_FAILED when the workers keep crashing the same way before they connect', async () => {
     const before = new Set(forkedPids());
     const error = await rejection(
       startCluster({
@@ -259,11 +260,13 @@ describe('startCluster', () => {
         readyTimeoutMs: 20_000,
       }),
     );
-    expect(error.code).toBe('CLOSED');
-    expect(error.message).toContain('restart limit');
-    // The first worker and its two replacements.
+    expect(error.code).toBe('STARTUP_FAILED');
+    expect(error.message).toContain('twice in a row with the same cause (exit code 1)');
+    expect(error.data).toMatchObject({ slot: 0, exitCode: 1, signal: null });
+    // The first worker and one replacement: the second exit with the same cause ends the start
+    // (the restart limit, a third fork, is not waited for).
     const mine = forkedPids().filter((pid) => !before.has(pid));
-    expect(mine).toHaveLength(3);
+    expect(mine).toHaveLength(2);
     expectNoProcessLeft();
   });
 

@@ -1,7 +1,8 @@
 /**
  * Signals, sent to a separately spawned primary (never to the vitest process): SIGHUP reloads
  * the config file, SIGUSR2 restarts every worker, SIGTERM closes gracefully; afterwards no
- * process is left and no call is unsettled.
+ * process is left and no call is unsettled. Sent to the whole process group, as nodemon and a
+ * Ctrl-C do, they are the primary's alone: the workers ignore them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,23 +15,41 @@ import { fixture, isAlive, until } from './fixtures/supervisor-helpers.js';
 type Line = Record<string, unknown> & { event: string };
 
 let child: ChildProcess | undefined;
+/** The primary leads its own process group (spawned detached): kill the group. */
+let group = false;
 let dir: string | undefined;
 afterEach(async () => {
   if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL');
+    if (group) process.kill(-child.pid!, 'SIGKILL');
+    else child.kill('SIGKILL');
   }
   child = undefined;
+  group = false;
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   dir = undefined;
 });
 
-/** Spawns the primary fixture and collects its JSON lines. */
-function spawnPrimary(configFile: string) {
+/**
+ * Spawns the primary fixture and collects its JSON lines. `detached`: it leads a process group
+ * of its own (its workers join it), for signals sent to the whole group. `signals`: its option.
+ */
+function spawnPrimary(
+  configFile: string,
+  options: { readonly detached?: boolean; readonly signals?: unknown } = {},
+) {
   const proc = spawn(
     process.execPath,
     ['--import', 'tsx', fixture('supervisor-primary.ts'), configFile],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: options.detached === true,
+      env:
+        options.signals === undefined
+          ? process.env
+          : { ...process.env, SIGNALS: JSON.stringify(options.signals) },
+    },
   );
+  group = options.detached === true;
   const lines: Line[] = [];
   createInterface({ input: proc.stdout! }).on('line', (text) => {
     try {
@@ -100,4 +119,51 @@ it('SIGHUP reloads the config file, SIGUSR2 restarts, SIGTERM closes with nothin
   for (const pid of [...first, ...now.map((w) => w.pid), started.pid as number]) {
     expect(isAlive(pid)).toBe(false);
   }
+});
+
+/**
+ * Sends `signal` to the primary's whole process group, as nodemon and a terminal do, and checks
+ * that it made exactly one rolling restart of both workers and no unplanned exit; then ends the
+ * group with SIGTERM (as `nodemon --signal SIGTERM` does), a graceful close.
+ */
+async function groupSignalRestarts(signal: NodeJS.Signals, signals?: unknown): Promise<void> {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'clusterbus-signals-'));
+  const file = path.join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({ message: 'v1' }));
+  const primary = spawnPrimary(file, { detached: true, signals });
+  child = primary.proc;
+  const started = await primary.next('started');
+  const first = (started.workers as Array<{ pid: number }>).map((w) => w.pid);
+
+  process.kill(-child.pid!, signal);
+  const restart = await primary.next('restart:done');
+  expect((restart.replaced as unknown[]).length).toBe(2);
+  for (const pid of first) expect(isAlive(pid)).toBe(false);
+  child.stdin!.write('workers\n');
+  const now = (await primary.next('workers')).workers as Array<{ pid: number; state: string }>;
+  expect(now.map((w) => w.state)).toEqual(['ready', 'ready']);
+
+  process.kill(-child.pid!, 'SIGTERM');
+  expect(await primary.exited).toEqual({ code: null, signal: 'SIGTERM' });
+  const of = (event: string) => primary.lines.filter((l) => l.event === event);
+  expect(of('signal').map((l) => [l.signal, l.action])).toEqual([
+    [signal, 'restart'],
+    ['SIGTERM', 'close'],
+  ]);
+  expect(of('restart:done')).toHaveLength(1);
+  expect(of('config:update')).toEqual([]);
+  // Every worker exit was the primary's doing: 2 replaced, 2 drained at the close.
+  const exits = of('worker:exit');
+  expect(exits.map((e) => e.planned)).toEqual([true, true, true, true]);
+  for (const pid of [...first, ...now.map((w) => w.pid), started.pid as number]) {
+    expect(isAlive(pid)).toBe(false);
+  }
+}
+
+it('SIGUSR2 sent to the whole process group (nodemon) makes one rolling restart: the workers ignore it, no unplanned exit', async () => {
+  await groupSignalRestarts('SIGUSR2');
+});
+
+it('takes its signal map as an option: restart on SIGHUP (reload off), sent to the whole group, ignored by the workers', async () => {
+  await groupSignalRestarts('SIGHUP', { restart: 'SIGHUP', reload: false });
 });

@@ -130,15 +130,17 @@ describe('crash restarts', () => {
     ]);
   });
 
-  it('rejects startCluster with CLOSED when workers crash before they are ready', async () => {
+  it('rejects startCluster with STARTUP_FAILED when workers crash the same way before they are ready', async () => {
     await writeFile(crashFlag, '');
     const before = forkedPids().length;
     const error = await rejection(
       start({ workers: 1, maxRestarts: 2, restartBackoffMs: 10, readyTimeoutMs: 20_000 }),
     );
-    expect(error.code).toBe('CLOSED');
-    expect(error.message).toContain('restart limit');
-    expect(forkedPids().length - before).toBe(3);
+    expect(error.code).toBe('STARTUP_FAILED');
+    expect(error.message).toContain('twice in a row with the same cause (exit code 3)');
+    expect(error.data).toMatchObject({ slot: 0, exitCode: 3, signal: null });
+    // The second exit with the same cause ends the start: no third fork for the restart limit.
+    expect(forkedPids().length - before).toBe(2);
     expect(forkedPids().filter(isAlive)).toEqual([]);
   });
 });
@@ -158,7 +160,11 @@ describe('readiness', () => {
     const before = new Set(forkedPids());
     const error = await rejection(start({ workers: 1, readyTimeoutMs: 800 }));
     expect(error.code).toBe('TIMEOUT');
-    expect(error.message).toContain('did not connect');
+    // How far it got in 800 ms depends on the machine's load: the message says which
+    // (startup.test.ts checks each with time to spare).
+    expect(error.message).toMatch(
+      /worker \d+ \(slot 0\) (connected with manualReady and never called bus\.ready\(\)|is running but did not connect)/,
+    );
     const mine = forkedPids().filter((p) => !before.has(p));
     expect(mine).toHaveLength(1);
     expect(mine.filter(isAlive)).toEqual([]);
