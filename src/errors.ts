@@ -46,6 +46,9 @@ import { readProperty as read } from './util/read.js';
  * - `STARTUP_FAILED`: during `startCluster`, a slot's worker exited before it was ready, twice in
  *   a row with the same cause (or once with `restart: false`, or at the restart limit); `data`
  *   carries the slot, the exit code or signal and the tail of its stderr.
+ * - `REPLACEMENT_FAILED`: no replacement could be started for a worker the health monitor
+ *   declared unhealthy (reported on the app's `error` event; `cause` says why). The unhealthy
+ *   worker is then restarted as a crash would be.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -74,6 +77,7 @@ export const BUS_ERROR_CODES = [
   'LEASE_EXPIRED',
   'LIMIT_EXCEEDED',
   'STARTUP_FAILED',
+  'REPLACEMENT_FAILED',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */

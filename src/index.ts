@@ -3,29 +3,17 @@
  *
  * @packageDocumentation
  */
-export { BaseBus, type BusOptions, DEFAULT_CALL_TIMEOUT_MS } from './bus/base.js';
-export { PrimaryBus } from './bus/primary.js';
-export type {
-  BusEvents,
-  CallAllResult,
-  CallArgs,
-  CallOptions,
-  EventContext,
-  Handler,
-  HandlerContext,
-  Origin,
-  SlotTarget,
-  Target,
-} from './bus/types.js';
-export { type ConnectOptions, connect, WorkerBus } from './bus/worker.js';
-export { ClusterConfig } from './config/primary.js';
+export { type BaseBus, type BusOptions, DEFAULT_CALL_TIMEOUT_MS } from './bus/base.js';
+export type { PrimaryBus } from './bus/primary.js';
+export { type ConnectOptions, connect, type WorkerBus } from './bus/worker.js';
+export type { ClusterConfig } from './config/hub.js';
 export type {
   ConfigAck,
   ConfigChangeHandler,
   ConfigChangeInfo,
   ConfigUpdateResult,
 } from './config/types.js';
-export { WorkerConfig } from './config/worker.js';
+export type { WorkerConfig } from './config/worker.js';
 export {
   type ConfigInput,
   type ConfigValue,
@@ -47,6 +35,24 @@ export {
   type StoreValue,
   type TopicName,
 } from './contract.js';
+export type { PeerId, Side } from './core/extension.js';
+export type {
+  BusEvents,
+  CallAllResult,
+  CallArgs,
+  CallOptions,
+  EventContext,
+  Handler,
+  HandlerContext,
+  Origin,
+  SlotTarget,
+  Target,
+} from './core/types.js';
+export type {
+  CloseOnDrainOptions,
+  DrainableServer,
+  DrainHandler,
+} from './drain/types.js';
 export {
   BUS_ERROR_CODES,
   BusError,
@@ -67,7 +73,7 @@ export type {
   WorkerHealth,
   WorkerState,
 } from './health/types.js';
-export { type HealthCheck, HealthChecks } from './health/worker.js';
+export type { HealthCheck, HealthChecks } from './health/worker.js';
 export type {
   CounterStore,
   DeleteOptions,
@@ -90,7 +96,7 @@ export type {
 } from './state/types.js';
 export {
   type CloseOptions,
-  ClusterApp,
+  type ClusterApp,
   type ClusterEvents,
   type DrainReason,
   type KillReason,
@@ -106,8 +112,3 @@ export {
   type WorkerInfo,
   type WorkerReadyEvent,
 } from './supervisor/cluster.js';
-export type {
-  CloseOnDrainOptions,
-  DrainableServer,
-  DrainHandler,
-} from './supervisor/worker-drain.js';

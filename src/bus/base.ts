@@ -15,6 +15,28 @@ import type {
   StoreName,
   TopicName,
 } from '../contract.js';
+import type {
+  Extension,
+  ExtensionContext,
+  HandleOptions,
+  Installed,
+  PeerId,
+  Peers,
+  Side,
+} from '../core/extension.js';
+import type {
+  BusEvents,
+  CallAllResult,
+  CallArgs,
+  CallOptions,
+  EventContext,
+  Handler,
+  HandlerContext,
+  Origin,
+  SystemHandler,
+  SystemSubscriber,
+  Target,
+} from '../core/types.js';
 import { BusError, summarizeIssues, toBusError, toIssues, toRemoteError } from '../errors.js';
 import {
   cloneEncoded,
@@ -25,40 +47,17 @@ import {
 } from '../protocol/codec.js';
 import type { Encoded, GatherItem } from '../protocol/envelope.js';
 import { DEFAULT_FLOW_LIMITS, type FlowLimits } from '../protocol/peer.js';
-import { storeOf } from '../state/client.js';
-import { acquireLock } from '../state/lease.js';
-import type { Lease, LockOptions, StoreOf } from '../state/types.js';
-import { describeValue } from '../util/describe.js';
+import type { Lease, LockOptions, StateApi, StoreOf } from '../state/types.js';
+import { checkCount } from '../util/count.js';
+import { checkDurationMs } from '../util/duration.js';
 import { LocalLoop } from './local-loop.js';
 import { ReportSink } from './report.js';
-import type {
-  BusEvents,
-  CallAllResult,
-  CallArgs,
-  CallOptions,
-  EventContext,
-  Handler,
-  HandlerContext,
-  Origin,
-  Target,
-} from './types.js';
 
 /** Default of `callTimeoutMs`, in ms. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-const MAX_TIMER_MS = 2_147_483_647;
 
 type AnyHandler = (input: unknown, ctx: HandlerContext) => unknown;
 type AnySubscriber = (payload: unknown, ctx: EventContext) => unknown;
-
-/**
- * @internal A handler of a system method (a `$`-prefixed name, outside the user's contract):
- * the bus's own protocols (store, health, config) validate their own inputs. A {@link BusError}
- * it throws reaches the caller with its code unchanged; anything else becomes `REMOTE`.
- */
-export type SystemHandler = (input: unknown, context: HandlerContext) => unknown;
-
-/** @internal A subscriber of a system topic (a `$`-prefixed name), called in arrival order. */
-export type SystemSubscriber = (payload: unknown, source: Origin) => void;
 
 /** @internal Whether a method or topic name is a system one (`$…`). */
 export function isSystemName(name: string): boolean {
@@ -181,32 +180,25 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   constructor(contract: C, options: BusOptions = {}) {
     super();
     this.contract = contract;
-    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    if (!Number.isSafeInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `maxPayloadBytes must be a positive integer, got ${describeValue(maxPayloadBytes)}`,
-      );
-    }
+    const maxPayloadBytes = checkCount(
+      options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      'maxPayloadBytes',
+    );
     this.maxPayloadBytes = maxPayloadBytes;
-    const maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
-    if (!Number.isSafeInteger(maxQueueBytes) || maxQueueBytes < 1) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `maxQueueBytes must be a positive integer, got ${describeValue(maxQueueBytes)}`,
-      );
-    }
-    const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-    if (!Number.isSafeInteger(maxDepth) || maxDepth < 1 || maxDepth > MAX_MAX_DEPTH) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `maxDepth must be an integer from 1 to ${MAX_MAX_DEPTH}, got ${describeValue(maxDepth)}`,
-      );
-    }
+    const maxQueueBytes = checkCount(
+      options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+      'maxQueueBytes',
+    );
+    const maxDepth = checkCount(
+      options.maxDepth ?? DEFAULT_MAX_DEPTH,
+      'maxDepth',
+      1,
+      MAX_MAX_DEPTH,
+    );
     this.maxDepth = maxDepth;
     this.flowLimits = { ...DEFAULT_FLOW_LIMITS, maxQueueBytes, maxPayloadBytes, maxDepth };
     this.callSiteStacks = options.callSiteStacks === true;
-    this.callTimeoutMs = checkTimeout(
+    this.callTimeoutMs = checkDurationMs(
       options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
       'callTimeoutMs',
     );
@@ -378,7 +370,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     const timeoutMs =
       options?.timeoutMs === undefined
         ? this.callTimeoutMs
-        : checkTimeout(options.timeoutMs, 'timeoutMs');
+        : checkDurationMs(options.timeoutMs, 'timeoutMs');
     return { timeoutMs, signal };
   }
 
@@ -527,7 +519,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a name not in the contract.
    */
   store<S extends StoreName<C>>(name: S): StoreOf<C, S> {
-    return storeOf(this, name);
+    return this.state().store(name);
   }
 
   /**
@@ -540,8 +532,15 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    *   within `waitMs`), `ABORTED`, `CLOSED`, `INVALID_ARGUMENT`, or `TIMEOUT` when the primary
    *   does not answer at all.
    */
-  lock(name: string, options?: LockOptions): Promise<Lease> {
-    return acquireLock(this, name, options);
+  async lock(name: string, options?: LockOptions): Promise<Lease> {
+    return this.state().lock(name, options);
+  }
+
+  /** The installed state extension's API (`$state`); `NO_HANDLER` without one. */
+  private state(): StateApi<C> {
+    const api = this.apis.get('state') as StateApi<C> | undefined;
+    if (api !== undefined) return api;
+    throw new BusError('NO_HANDLER', `${describeOrigin(this.self)} has no state extension`);
   }
 
   // ------------------------------------------------------------------ system protocols
@@ -584,7 +583,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       const timeoutMs =
         options?.timeoutMs === undefined
           ? this.callTimeoutMs
-          : checkTimeout(options.timeoutMs, 'timeoutMs');
+          : checkDurationMs(options.timeoutMs, 'timeoutMs');
       result = await this.route(target, name, encode(input, this.maxPayloadBytes, this.maxDepth), {
         timeoutMs,
         signal,
@@ -593,6 +592,84 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       throw atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
     }
     return decode(result);
+  }
+
+  // ------------------------------------------------------------------ extensions
+
+  /** Which side of the cluster this bus is. */
+  abstract readonly side: Side;
+
+  /** The other processes, as this bus sees them (for extensions). */
+  protected abstract readonly peers: Peers;
+
+  /**
+   * Sends system event `topic` (`$…`) to peer `to`; to itself (the hub to `HUB_ID`), through
+   * the local loop. Returns false when `to` is not connected.
+   */
+  protected abstract sendSystem(to: PeerId, topic: string, payload: unknown): boolean;
+
+  /** Installed extensions, by name, in install order. */
+  protected readonly extensions = new Map<string, Installed<unknown>>();
+  /** Their APIs, by name, kept after close: a closed bus's API rejects with `CLOSED` itself. */
+  private readonly apis = new Map<string, unknown>();
+
+  /**
+   * @internal Installs `extension` on this bus: gives it its {@link ExtensionContext} (system
+   * names `$<name>.<verb>`) and keeps what it returns, for the handshake and for close.
+   * @throws {@link BusError} `INVALID_ARGUMENT` for a second extension of the same name.
+   */
+  install<Api>(extension: Extension<Api>): Api {
+    const name = extension.name;
+    if (this.extensions.has(name)) {
+      throw new BusError('INVALID_ARGUMENT', `extension '${name}' is already installed`);
+    }
+    const installed = extension.install(this.contextFor(name));
+    this.extensions.set(name, installed);
+    this.apis.set(name, installed.api);
+    return installed.api;
+  }
+
+  private contextFor(name: string): ExtensionContext {
+    const prefix = `$${name}.`;
+    return {
+      name,
+      side: this.side,
+      self: this.self,
+      handle: (verb: string, handler: SystemHandler, options?: HandleOptions) => {
+        const full = prefix + verb;
+        if (options?.callers === 'any') return this.systemHandle(full, handler);
+        return this.systemHandle(full, (input, context) => {
+          if (context.caller !== 'primary') {
+            throw new BusError(
+              'FORBIDDEN',
+              `'${full}' is the primary's own: ${describeOrigin(context.caller)} may not call it`,
+            );
+          }
+          return handler(input, context);
+        });
+      },
+      call: (target: Target, verb: string, input?: unknown, options?: CallOptions) =>
+        this.systemCall(prefix + verb, target, input, options),
+      send: (to: PeerId, verb: string, payload?: unknown) =>
+        this.sendSystem(to, prefix + verb, payload),
+      on: (verb: string, listener: SystemSubscriber) =>
+        this.systemSubscribe(prefix + verb, listener),
+      peers: this.peers,
+      report: (error: BusError) => this.report(error),
+      closed: this.closed,
+    };
+  }
+
+  /** Closes every installed extension, last installed first; reports what throws. */
+  protected closeExtensions(): void {
+    for (const [name, installed] of [...this.extensions].reverse()) {
+      try {
+        installed.close?.();
+      } catch (error) {
+        this.report(toBusError(error, 'PROTOCOL', `extension '${name}' failed to close`));
+      }
+    }
+    this.extensions.clear();
   }
 
   /**
@@ -794,6 +871,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
 
   /** Marks the bus closed and resolves `closed`; subclasses close their links first. */
   protected finishClose(): void {
+    this.closeExtensions();
     this.sink.flush();
     this.localLoop.clear();
     this.handlers.clear();
@@ -877,17 +955,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
-}
-
-/** Checks a timeout option: a finite number of ms, > 0 and within Node's timer range. */
-export function checkTimeout(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER_MS) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `${name} must be a number of ms > 0 and <= ${MAX_TIMER_MS}, got ${describeValue(value)}`,
-    );
-  }
-  return value;
 }
 
 function checkTarget(target: unknown): void {

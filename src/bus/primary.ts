@@ -6,7 +6,9 @@
  */
 import type { Worker } from 'node:cluster';
 import type { Contract } from '../contract.js';
-import { BusError } from '../errors.js';
+import { HUB_ID, type PeerId, type Peers } from '../core/extension.js';
+import type { Target } from '../core/types.js';
+import { BusError, toBusError } from '../errors.js';
 import { copyPayload, encode } from '../protocol/codec.js';
 import {
   type Encoded,
@@ -38,7 +40,6 @@ import {
   type ResolvedCallOptions,
   type Responder,
 } from './base.js';
-import type { Target } from './types.js';
 
 /** A worker as the primary's bus sees it. */
 interface WorkerEntry {
@@ -58,11 +59,11 @@ interface WorkerEntry {
 export interface PrimaryBusHooks {
   /** A worker's bus completed its handshake. */
   connected(workerId: number, pid: number): void;
-  /** What a worker's welcome carries besides its id: its slot and the current config. */
-  welcome?(workerId: number): {
-    readonly slot?: number | undefined;
-    readonly config?: { readonly version: number; readonly value: unknown } | undefined;
-  };
+  /**
+   * The supervisor's part of a worker's welcome, merged into the extension map (e.g.
+   * `{ slot }`), besides what each installed extension adds.
+   */
+  welcome?(workerId: number): Readonly<Record<string, unknown>>;
   /** The id of the worker serving `slot`, for `{ slot }` targets; undefined if none. */
   resolveSlot?(slot: number): number | undefined;
   /** A worker's hello was refused (its contract differs): it said hello, and will not be ready. */
@@ -76,6 +77,14 @@ export interface PrimaryBusHooks {
 export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   /** Always `'primary'`. */
   readonly self = 'primary' as const;
+  /** Always `'hub'`. */
+  readonly side = 'hub' as const;
+  protected readonly peers: Peers = {
+    ids: () => this.connectedWorkers(),
+    onGone: (listener) => this.onWorkerGone(listener),
+    inFlight: (id) => this.inFlightTo(id),
+    setDraining: (id, draining) => this.setDraining(id, draining),
+  };
   private readonly workers = new Map<number, WorkerEntry>();
   /** The primary's calls to itself, and the signals of the handlers serving them. */
   private readonly local = new PendingCalls((id) => {
@@ -83,14 +92,16 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     this.localInbound.delete(id);
   });
   private readonly localInbound = new Map<number, AbortController>();
+  /** Answers through the local loop: after what the handler sent itself, as a link would. */
   private readonly localResponder: Responder = {
     reply: (id, result) => {
       this.localInbound.delete(id);
-      this.local.resolve(id, { $cb: 1, k: Kind.response, i: id, ...result });
+      const frame: ResponseFrame = { $cb: 1, k: Kind.response, i: id, ...result };
+      this.localLoop.post(() => this.local.resolve(id, frame));
     },
     fail: (id, error) => {
       this.localInbound.delete(id);
-      this.local.reject(id, error);
+      this.localLoop.post(() => this.local.reject(id, error));
     },
   };
   private nextLocalId = 1;
@@ -250,12 +261,13 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
   }
 
   private sendWelcome(entry: WorkerEntry): void {
-    const extras = this.hooks.welcome?.(entry.id);
-    const frame: Outgoing<WelcomeFrame> = { k: Kind.welcome, w: entry.id };
-    if (extras?.slot !== undefined) frame.n = extras.slot;
-    if (extras?.config !== undefined) {
-      frame.c = { v: extras.config.version, ...encode(extras.config.value) };
+    const parts: Record<string, unknown> = { ...this.hooks.welcome?.(entry.id) };
+    for (const [name, installed] of this.extensions) {
+      const data = installed.welcome?.(entry.id);
+      if (data !== undefined) parts[name] = data;
     }
+    const frame: Outgoing<WelcomeFrame> = { k: Kind.welcome, w: entry.id };
+    if (Object.keys(parts).length > 0) frame.x = encode(parts);
     entry.peer.send(frame);
   }
 
@@ -323,7 +335,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       try {
         target = this.slotWorker(frame.n);
       } catch (error) {
-        peer.fail(frame.i, asBusError(error));
+        peer.fail(frame.i, toBusError(error, 'PROTOCOL'));
         return;
       }
     }
@@ -339,7 +351,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
       const timeoutMs = frame.d ?? this.callTimeoutMs;
       this.gatherRaw(frame.m, frame, timeoutMs, call.signal, from.id).then(
         (items) => peer.reply(frame.i, {}, items),
-        (error: unknown) => peer.fail(frame.i, asBusError(error)),
+        (error: unknown) => peer.fail(frame.i, toBusError(error, 'PROTOCOL')),
       );
       return;
     }
@@ -347,7 +359,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     try {
       dest = target === 'any' ? this.pickAny(frame.m) : this.connectedEntry(target);
     } catch (error) {
-      peer.fail(frame.i, asBusError(error));
+      peer.fail(frame.i, toBusError(error, 'PROTOCOL'));
       return;
     }
     // The hot path: forwarded with callbacks, payload untouched, no promise and no AbortSignal.
@@ -437,7 +449,7 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
             copyPayload(item, r);
             return item;
           },
-          (error: unknown): GatherItem => ({ w: id, e: asBusError(error).toJSON() }),
+          (error: unknown): GatherItem => ({ w: id, e: toBusError(error, 'PROTOCOL').toJSON() }),
         ),
       ),
     );
@@ -557,6 +569,15 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     });
   }
 
+  protected sendSystem(to: PeerId, topic: string, payload: unknown): boolean {
+    if (to !== HUB_ID) return this.systemSend(to, topic, payload);
+    if (this.closing || !isSystemName(topic)) return false;
+    // A snapshot now, delivered in order with this process's other local calls and messages.
+    const encoded = encode(payload);
+    this.localLoop.post(() => this.deliver(topic, encoded, 'primary'));
+    return true;
+  }
+
   /**
    * @internal Sends system event `topic` (`$…`) to one worker. Returns false if that worker is
    * not connected.
@@ -599,8 +620,4 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     this.finishClose();
     return this.closed;
   }
-}
-
-function asBusError(error: unknown): BusError {
-  return error instanceof BusError ? error : new BusError('REMOTE', String(error));
 }

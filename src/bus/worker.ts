@@ -4,10 +4,14 @@
  * @module
  */
 import cluster from 'node:cluster';
-import { WorkerConfig } from '../config/worker.js';
+import { configWorker, type WorkerConfig } from '../config/extension.js';
 import type { Contract } from '../contract.js';
+import { HUB_ID, type PeerId, type Peers } from '../core/extension.js';
+import type { Origin, Target } from '../core/types.js';
+import { drainWorker, type WorkerDrain } from '../drain/extension.js';
+import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from '../drain/types.js';
 import { BusError, toBusError } from '../errors.js';
-import { HealthChecks } from '../health/worker.js';
+import { type HealthChecks, healthWorker } from '../health/extension.js';
 import { copyPayload, decode, encode } from '../protocol/codec.js';
 import {
   type Encoded,
@@ -19,29 +23,18 @@ import {
 } from '../protocol/envelope.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
+import { stateExtension } from '../state/extension.js';
 import {
   forkedByClusterbus,
   PM2_CLUSTER_MODE_HINT,
   pm2ClusterMode,
   primarySignals,
 } from '../supervisor/env.js';
-import {
-  type CloseOnDrainOptions,
-  type DrainableServer,
-  type DrainHandler,
-  WorkerDrain,
-} from '../supervisor/worker-drain.js';
-import { attachWorkerProtocols, deferSignalsToPrimary } from '../supervisor/worker-side.js';
+import { deferSignalsToPrimary } from '../supervisor/signals.js';
 import { primaryLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
-import {
-  BaseBus,
-  type BusOptions,
-  checkTimeout,
-  isSystemName,
-  type ResolvedCallOptions,
-} from './base.js';
-import type { Origin, Target } from './types.js';
+import { checkDurationMs, MAX_TIMER_MS } from '../util/duration.js';
+import { BaseBus, type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends BusOptions {
@@ -78,6 +71,18 @@ const GATHER_GRACE_MS = 1_000;
 export class WorkerBus<C extends Contract> extends BaseBus<C> {
   /** This worker's id (Node's `cluster.worker.id`). */
   readonly self: number;
+  /** Always `'worker'`. */
+  readonly side = 'worker' as const;
+  private readonly goneListeners = new Set<(id: PeerId) => void>();
+  protected readonly peers: Peers = {
+    ids: () => (this.peer.closed ? [] : [HUB_ID]),
+    onGone: (listener) => {
+      this.goneListeners.add(listener);
+      return () => this.goneListeners.delete(listener);
+    },
+    inFlight: () => this.peer.pendingCount,
+    setDraining: () => {},
+  };
   /** The cluster's config as this worker runs it: `current` (typed), `version`, `onChange()`. */
   readonly config: WorkerConfig<C>;
   /** This worker's health checks: `addCheck(name, check)`. */
@@ -102,17 +107,16 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     super(contract, options);
     this.self = workerId;
     this.manualReady = options.manualReady === true;
-    this.config = new WorkerConfig<C>(contract.config, () => `worker ${workerId}`);
-    this.health = new HealthChecks({
-      workerId,
-      slot: () => this.slotValue,
-      inFlight: () => this.pendingCount,
-      configVersion: () => this.config.version,
-    });
-    this.drainer = new WorkerDrain(
-      () => this.pendingCount,
-      (error) => this.report(error),
+    this.config = this.install(configWorker<C>(contract.config));
+    this.health = this.install(
+      healthWorker({
+        workerId,
+        slot: () => this.slotValue,
+        inFlight: () => this.pendingCount,
+        configVersion: () => this.config.version,
+      }),
     );
+    this.drainer = this.install(drainWorker(() => this.pendingCount));
     this.peer = new Peer(
       link,
       'the primary',
@@ -147,19 +151,15 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
           this.report(new BusError(code ?? 'PROTOCOL', `from the primary: ${reason}`)),
         closed: () => {
           this.closing = true;
+          for (const l of [...this.goneListeners]) l(HUB_ID);
+          this.goneListeners.clear();
           this.finishClose();
         },
       },
       'CLOSED',
       this.flowLimits,
     );
-    const detach = attachWorkerProtocols(this as unknown as WorkerBus<Contract>, {
-      config: this.config as unknown as WorkerConfig<Contract>,
-      health: this.health,
-      drain: this.drainer,
-      report: (error) => this.report(error),
-    });
-    void this.closed.then(detach);
+    this.install(stateExtension(contract));
     const contractPrint = fingerprint(contract);
     this.peer.send({
       k: Kind.hello,
@@ -169,12 +169,24 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     });
   }
 
-  /** Reads the welcome: slot and config. Returns the error that fails `connect()`, if any. */
+  /**
+   * Reads the welcome: its extension map (the supervisor's slot, each extension's part, the
+   * config's among them). Returns the error that fails `connect()`, if any.
+   */
   private welcome(frame: WelcomeFrame): BusError | undefined {
     if (frame.e !== undefined) return BusError.fromJSON(frame.e);
-    this.slotValue = frame.n ?? 0;
     try {
-      this.config.init(frame.c?.v, frame.c === undefined ? undefined : decode(frame.c));
+      const decoded = frame.x === undefined ? undefined : decode(frame.x);
+      const parts = (typeof decoded === 'object' && decoded !== null ? decoded : {}) as Record<
+        string,
+        unknown
+      >;
+      const slot = parts.slot;
+      this.slotValue = Number.isSafeInteger(slot) && (slot as number) >= 0 ? (slot as number) : 0;
+      for (const [name, installed] of this.extensions) {
+        const error = installed.welcomed?.(Object.hasOwn(parts, name) ? parts[name] : undefined);
+        if (error !== undefined) return error;
+      }
     } catch (error) {
       return toBusError(error, 'PROTOCOL');
     }
@@ -287,7 +299,7 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
         {
           what: 'callAll',
           to: 'every worker',
-          timeoutMs: Math.min(options.timeoutMs + GATHER_GRACE_MS, 2_147_483_647),
+          timeoutMs: Math.min(options.timeoutMs + GATHER_GRACE_MS, MAX_TIMER_MS),
           signal: options.signal,
         },
       )
@@ -303,6 +315,10 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     }
     const frame: Omit<EventFrame, '$cb'> = { k: Kind.event, m: topic, s: this.self, ...payload };
     this.peer.send(frame);
+  }
+
+  protected sendSystem(to: PeerId, topic: string, payload: unknown): boolean {
+    return to === HUB_ID && this.systemSend(topic, payload);
   }
 
   /** @internal Sends system event `topic` (`$…`) to the primary. Returns false if disconnected. */
@@ -392,7 +408,10 @@ export function connect<C extends Contract>(
       );
       return;
     }
-    const connectTimeoutMs = checkTimeout(options.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
+    const connectTimeoutMs = checkDurationMs(
+      options.connectTimeoutMs ?? 10_000,
+      'connectTimeoutMs',
+    );
     const workerId = cluster.worker.id;
     let settled = false;
     const timer = setTimeout(() => {

@@ -1,6 +1,6 @@
 /**
- * The shapes of the config protocol: a worker's change handler, one worker's acknowledgement,
- * and the result of an update.
+ * The shapes of the config extension: a worker's change handler, one worker's acknowledgement,
+ * the result of an update, and what travels (`$config.apply`, the welcome's `config` part).
  *
  * @module
  */
@@ -56,14 +56,20 @@ export interface ConfigUpdateResult {
   readonly workers: readonly ConfigAck[];
 }
 
-/** @internal The system method a worker applies a config with. */
-export const CONFIG_METHOD = '$config';
+/** @internal The config extension's verbs: `$config.apply`, hub -> worker. */
+export const ConfigVerb = { apply: 'apply' } as const;
 
-/** @internal The `$config` input, primary -> worker: version and the value (as given). */
+/** @internal The config extension's part of a welcome, hub -> worker: the current version. */
+export interface ConfigWelcome {
+  readonly version: number;
+  readonly value: unknown;
+}
+
+/** @internal The `$config.apply` input, hub -> worker: version and the value (as given). */
 export const ConfigMessageSchema = z.object({
   v: z.number().int().positive(),
   value: z.unknown(),
 });
 
-/** @internal The `$config` answer: the version the worker runs after it. */
+/** @internal The `$config.apply` answer: the version the worker runs after it. */
 export const ConfigAnswerSchema = z.object({ version: z.number().int().nonnegative() });

@@ -1,5 +1,5 @@
 /**
- * The worker's side of the config protocol: the current config (from the welcome, before
+ * The worker's side of the config extension: the current config (from the welcome, before
  * `connect()` resolves), change handlers, and applying versioned updates in order.
  *
  * @module
@@ -19,7 +19,7 @@ export class WorkerConfig<C extends Contract> {
   /** Updates are applied one at a time, in arrival (= version) order. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** @internal Made by the worker's bus. */
+  /** @internal Made by the config extension's worker side. */
   constructor(
     private readonly schema: Schema | undefined,
     private readonly where: () => string,
@@ -57,12 +57,14 @@ export class WorkerConfig<C extends Contract> {
   }
 
   /**
-   * @internal Sets the initial config from the welcome. Throws `VALIDATION` when the value
-   * fails this worker's schema, or when the contract has a config schema and none arrived.
+   * @internal Sets the initial config from the welcome's part (`{ version, value }`, or
+   * `undefined` when the hub sent none). Throws `VALIDATION` when the value fails this worker's
+   * schema, or when the contract has a config schema and none arrived.
    */
-  init(version: number | undefined, raw: unknown): void {
+  init(welcome: unknown): void {
     if (this.schema === undefined) return;
-    if (version === undefined) {
+    const { version, value: raw } = (welcome ?? {}) as { version?: unknown; value?: unknown };
+    if (typeof version !== 'number') {
       throw new BusError(
         'VALIDATION',
         `${this.where()}: the contract has a config schema but the primary sent no config (was it started with the same contract?)`,
@@ -72,7 +74,7 @@ export class WorkerConfig<C extends Contract> {
     this.versionValue = version;
   }
 
-  /** @internal Applies a `$config` message; resolves with the version now in effect. */
+  /** @internal Applies a `$config.apply` message; resolves with the version now in effect. */
   apply(input: unknown): Promise<{ version: number }> {
     const run = this.queue.then(() => this.applyNow(input));
     this.queue = run.catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * The shapes of the health protocol: what a worker reports on each ping, what the primary keeps
+ * The shapes of the health extension: what a worker reports on each ping, what the primary keeps
  * of every worker, and the options of the primary's monitor. The wire schemas live here too, so
  * that both sides validate what they receive with the same definition.
  *
@@ -137,7 +137,7 @@ export type UnhealthyReason = 'missed-pings' | 'memory';
 // ---------------------------------------------------------------------------------------------
 // Wire schemas: both ends validate what they receive.
 
-/** @internal The `$health:ping` payload, primary -> worker. */
+/** @internal The `$health.ping` payload, hub -> worker. */
 export const PingSchema = z.object({
   /** Ping sequence number, echoed in the report. */
   seq: z.number().int().nonnegative(),
@@ -145,7 +145,7 @@ export const PingSchema = z.object({
   checkTimeoutMs: z.number().positive(),
 });
 
-/** @internal The `$health:ping` payload. */
+/** @internal The `$health.ping` payload. */
 export type Ping = z.infer<typeof PingSchema>;
 
 const CheckResultSchema = z.object({
@@ -155,7 +155,7 @@ const CheckResultSchema = z.object({
   error: z.string().optional(),
 });
 
-/** @internal The `$health:report` payload, worker -> primary. */
+/** @internal The `$health.report` payload, worker -> hub. */
 export const ReportMessageSchema = z.object({
   seq: z.number().int().nonnegative(),
   report: z.object({
@@ -175,10 +175,10 @@ export const ReportMessageSchema = z.object({
   }),
 });
 
-/** @internal System topic names of the health protocol. */
-export const HealthTopic = {
-  /** primary -> worker: measure and report. */
-  ping: '$health:ping',
-  /** worker -> primary: the report, with the ping's sequence number. */
-  report: '$health:report',
+/** @internal The health extension's verbs, one-way messages: `$health.ping`, `$health.report`. */
+export const HealthVerb = {
+  /** hub -> worker: measure and report. */
+  ping: 'ping',
+  /** worker -> hub: the report, with the ping's sequence number. */
+  report: 'report',
 } as const;

@@ -1,5 +1,5 @@
 /**
- * The worker's side of the health protocol: `bus.health.addCheck(name, fn)`, and the report it
+ * The worker's side of the health extension: `bus.health.addCheck(name, fn)`, and the report it
  * answers each ping with (memory, event-loop delay and utilization, in-flight calls, uptime,
  * the app's checks).
  *
@@ -49,7 +49,7 @@ export class HealthChecks {
   private gapTimer: NodeJS.Timeout | undefined;
   private gapMs = 0;
 
-  /** @internal Made by the worker's bus. */
+  /** @internal Made by the health extension's worker side (and by tests). */
   constructor(private readonly source: HealthSource) {}
 
   /**

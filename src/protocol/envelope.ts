@@ -6,13 +6,34 @@
  * @module
  */
 import type { BusErrorJSON } from '../errors.js';
+import { MAX_TIMER_MS } from '../util/duration.js';
 
 /** The marker key. Never starts with `NODE_` (Node diverts those to `internalMessage`). */
 export const MARKER = '$cb';
 /** The protocol version carried as the marker's value. */
 export const PROTOCOL_VERSION = 1;
 
-/** Every kind of frame, shared by both sides. */
+/**
+ * Every kind of frame, shared by both sides.
+ *
+ * Wire keys are one letter and mean one thing per frame kind (the interfaces below say each):
+ *
+ * | kind | keys |
+ * | --- | --- |
+ * | every frame | `$cb` marker and protocol version, `k` kind |
+ * | `req` | `i` request id, `m` method, `t` target (worker id, `'any'`, `'all'`), `n` target slot, `s` original caller (set by the hub), `d` per-worker timeout of a gather (ms), `p`/`q` payload |
+ * | `res` | `i`, `p`/`q` result, `a` gather items (`w` worker id, `p`/`q`, or `e` error) |
+ * | `err` | `i`, `e` the error's wire form |
+ * | `cancel` | `i` |
+ * | `evt` | `m` topic, `s` publisher, `p`/`q` payload |
+ * | `hello` | `pid`, `h` contract hash, `f` contract fingerprint entries |
+ * | `welcome` | `w` the worker's id, `e` a refusal, `x` the extensions' parts (`{ [extension]: data }`, encoded `p`/`q`) |
+ * | `ready`, `hdl` | `m` method names |
+ * | `b` | `f` frames, without marker |
+ *
+ * A payload `p`/`q` is the codec's (src/protocol/codec.ts): superjson's `json` and `meta`.
+ * System method and topic names are `$<extension>.<verb>` (src/core/extension.ts).
+ */
 export const Kind = {
   /** worker -> primary: the worker's bus is up. */
   hello: 'hello',
@@ -76,18 +97,13 @@ export interface WelcomeFrame extends Base {
   k: typeof Kind.welcome;
   /** The worker's id as the primary knows it. */
   w: number;
-  /** The worker's stable slot (0..N-1), inherited by its replacement. */
-  n?: number;
   /** The primary refused the worker (e.g. `CONTRACT_MISMATCH`): its `connect()` rejects with it. */
   e?: BusErrorJSON;
-  /** The current config: its version `v` and its value, encoded (`p`/`q`). */
-  c?: WelcomeConfig;
-}
-
-/** The config a welcome carries: version and encoded value. */
-export interface WelcomeConfig extends Encoded {
-  /** The config's version (1 for the initial config, +1 per update). */
-  v: number;
+  /**
+   * The extensions' parts of the welcome, one payload: `{ [extension]: data }` encoded (`p`/`q`),
+   * e.g. the worker's slot, the current config.
+   */
+  x?: Encoded;
 }
 
 export interface RequestFrame extends Base, Encoded {
@@ -229,7 +245,7 @@ function parseBody(f: Record<string, unknown>): Parsed {
       if (f.t !== undefined && !isTarget(f.t)) return bad('request with an invalid target');
       if (f.n !== undefined && !isId(f.n)) return bad('request with an invalid target slot');
       if (f.s !== undefined && !isId(f.s)) return bad('request with an invalid source');
-      if (f.d !== undefined && !(typeof f.d === 'number' && f.d > 0 && f.d <= 2_147_483_647)) {
+      if (f.d !== undefined && !(typeof f.d === 'number' && f.d > 0 && f.d <= MAX_TIMER_MS)) {
         return bad('request with an invalid gather timeout');
       }
       break;
@@ -272,8 +288,9 @@ function parseBody(f: Record<string, unknown>): Parsed {
       if (f.e !== undefined && (typeof f.e !== 'object' || f.e === null)) {
         return bad('welcome with a malformed refusal');
       }
-      if (f.n !== undefined && !isId(f.n)) return bad('welcome with an invalid slot');
-      if (f.c !== undefined && !isWelcomeConfig(f.c)) return bad('welcome with a malformed config');
+      if (f.x !== undefined && (typeof f.x !== 'object' || f.x === null || Array.isArray(f.x))) {
+        return bad('welcome with a malformed extension map');
+      }
       break;
     case Kind.bye:
       break;
@@ -284,10 +301,6 @@ function parseBody(f: Record<string, unknown>): Parsed {
       return bad(`unknown frame kind ${show(f.k)}`);
   }
   return { ok: true, frame: f as unknown as Frame };
-}
-
-function isWelcomeConfig(v: unknown): v is WelcomeConfig {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && isId((v as WelcomeConfig).v);
 }
 
 /** A short, safe rendering of a value from the wire (never throws, whatever its prototype). */

@@ -470,10 +470,10 @@ export class Peer {
         this.handlers.invalid(this, 'a batch inside a batch');
         return;
       default: {
-        // A welcome's config is a payload (its own depth); the rest of a control frame is small.
+        // A welcome's extension map is a payload (its own depth); the rest of a control frame is small.
         const refused =
-          frame.k === Kind.welcome && frame.c !== undefined
-            ? checkEncoded(frame.c, this.received)
+          frame.k === Kind.welcome && frame.x !== undefined
+            ? checkEncoded(frame.x, this.received)
             : errorOverLimits(frame, this.received);
         if (refused !== undefined) {
           const error = this.refusal(`a '${frame.k}' frame`, refused);

@@ -6,6 +6,7 @@
  * @module
  */
 import { BusError, type BusErrorCode } from '../errors.js';
+import { DeadlineTimer } from '../util/duration.js';
 import type { ResponseFrame } from './envelope.js';
 
 /** What {@link PendingCalls.add} needs to know of one request. */
@@ -46,8 +47,8 @@ export class PendingCalls {
   /** @param onGiveUp - told when a request ends by timeout or abort, to send the peer a cancel. */
   constructor(private readonly onGiveUp?: (id: number) => void) {}
 
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
+  /** Armed for the earliest deadline (re-armed past Node's timer limit, unref'd). */
+  private readonly timer = new DeadlineTimer(() => this.sweep());
 
   /** How many requests are pending. */
   get size(): number {
@@ -67,28 +68,11 @@ export class PendingCalls {
       signal.addEventListener('abort', entry.onAbort, { once: true });
     }
     this.entries.set(id, entry);
-    if (deadline < this.timerAt) this.arm(deadline);
-  }
-
-  private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    // Node's timers hold at most 2^31-1 ms (a larger delay fires after 1 ms); a sweep re-arms.
-    const delay = Math.min(2_147_483_647, Math.max(0, Math.ceil(at - performance.now())));
-    this.timer = setTimeout(this.sweep, delay);
-    this.timer.unref();
-  }
-
-  private disarm(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
+    this.timer.arm(deadline);
   }
 
   /** Times out every entry past its deadline and re-arms for the next one. */
-  private readonly sweep = (): void => {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
+  private sweep(): void {
     const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
     const expired: number[] = [];
@@ -101,8 +85,8 @@ export class PendingCalls {
       if (opts !== undefined)
         this.fail(id, 'TIMEOUT', `${describeRequest(opts)} timed out after ${opts.timeoutMs} ms`);
     }
-    if (next < this.timerAt && this.entries.size > 0) this.arm(next);
-  };
+    if (this.entries.size > 0) this.timer.arm(next);
+  }
 
   private take(id: number): PendingOptions | undefined {
     const entry = this.entries.get(id);
@@ -147,6 +131,6 @@ export class PendingCalls {
         opts.reject(new BusError(code, describe(describeRequest(opts))));
       }
     }
-    this.disarm();
+    this.timer.clear();
   }
 }

@@ -1,10 +1,11 @@
 /**
- * Argument checks of the store and lock clients: keys, options, ms, revisions. Each throws
- * {@link BusError} `INVALID_ARGUMENT` with a sentence naming the operation and the argument.
+ * Both sides: argument checks of the store and lock clients, keys, options, ms, revisions. Each
+ * throws {@link BusError} `INVALID_ARGUMENT` with a sentence naming the operation and the argument.
  *
  * @module
  */
 import { BusError } from '../errors.js';
+import { checkDurationMs } from '../util/duration.js';
 import { MAX_KEY_LENGTH } from './protocol.js';
 
 /** @throws `INVALID_ARGUMENT` unless `key` is a string of 1 to 1,024 characters. */
@@ -41,17 +42,12 @@ export function checkOptions(options: unknown, what: string): void {
 /**
  * `value` if it is a finite number of ms > 0, `undefined` if absent; else `INVALID_ARGUMENT`.
  * No upper bound: for store TTLs, whose one expiry timer is re-armed past Node's timer limit
- * (durations a timer serves directly use `checkDurationMs`).
+ * (durations a timer serves directly are bounded by it: `checkDurationMs` without `unbounded`).
  */
 export function optionalMs(value: unknown, what: string, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `${what}: ${name} must be a finite number of ms > 0, got ${String(value)}`,
-    );
-  }
-  return value;
+  return value === undefined
+    ? undefined
+    : checkDurationMs(value, `${what}: ${name}`, { unbounded: true });
 }
 
 /** `value` if it is an integer >= 0, `undefined` if absent; else `INVALID_ARGUMENT`. */

@@ -1,11 +1,12 @@
 /**
- * TTL bookkeeping of the store host without a timer per key: a min-heap of deadlines and one
- * timer, armed for the earliest. Heap items are hints, checked against the entry when they come
- * due (an entry rewritten since has another expiry, or none), so nothing is removed from the heap
- * on write; the host rebuilds the heap when stale items outnumber live ones.
+ * The hub side: TTL bookkeeping of the store host without a timer per key: a min-heap of deadlines
+ * and one timer, armed for the earliest. Heap items are hints, checked against the entry when they
+ * come due (an entry rewritten since has another expiry, or none), so nothing is removed from the
+ * heap on write; the host rebuilds the heap when stale items outnumber live ones.
  *
  * @module
  */
+import { DeadlineTimer } from '../util/duration.js';
 
 /**
  * One deadline: `key` of store `store` expires at `at` (epoch ms), unless it was rewritten since
@@ -17,24 +18,26 @@ export interface Deadline {
   readonly key: string;
 }
 
-/** Longest delay a Node timer takes, in ms. */
-const MAX_DELAY_MS = 2_147_483_647;
-
 /** A min-heap of deadlines by `at`, and the one timer that fires for the earliest. */
 export class ExpiryQueue {
   private heap: Deadline[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
+  /** Armed for the earliest deadline, on the queue's clock (re-armed past Node's limit). */
+  private readonly timer: DeadlineTimer;
 
   /**
    * @param onDue - called (from the timer) when the earliest deadline has come; it should take
    *   every due item with {@link popDue} and then call {@link rearm}.
    * @param now - the clock, epoch ms.
    */
-  constructor(
-    private readonly onDue: () => void,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(onDue: () => void, now: () => number = Date.now) {
+    this.timer = new DeadlineTimer(
+      () => {
+        onDue();
+        this.rearm();
+      },
+      { now },
+    );
+  }
 
   /** How many items the heap holds (stale ones included). */
   get size(): number {
@@ -53,7 +56,7 @@ export class ExpiryQueue {
       i = parent;
     }
     heap[i] = item;
-    if (item.at < this.timerAt) this.arm(item.at);
+    this.timer.arm(item.at);
   }
 
   /** Removes and returns the earliest item if it is due at `now`. */
@@ -74,14 +77,12 @@ export class ExpiryQueue {
 
   /** Arms the timer for the earliest deadline (or disarms it when there is none). */
   rearm(): void {
-    const top = this.heap[0];
-    if (top === undefined) this.disarm();
-    else if (top.at !== this.timerAt) this.arm(top.at);
+    this.timer.set(this.heap[0]?.at ?? Number.POSITIVE_INFINITY);
   }
 
   /** Stops the timer and forgets every deadline. */
   clear(): void {
-    this.disarm();
+    this.timer.clear();
     this.heap = [];
   }
 
@@ -100,25 +101,4 @@ export class ExpiryQueue {
     }
     heap[i] = item;
   }
-
-  private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    const delay = Math.min(MAX_DELAY_MS, Math.max(0, Math.ceil(at - this.now())));
-    this.timer = setTimeout(this.fire, delay);
-    this.timer.unref();
-  }
-
-  private disarm(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-  }
-
-  private readonly fire = (): void => {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    this.onDue();
-    this.rearm();
-  };
 }

@@ -1,18 +1,26 @@
 /**
- * The store host, in the primary only: every store's entries and revision counter, TTL expiry,
- * watches by process, the lock table, and snapshot persistence. It serves the store protocol as
- * system methods of the primary's bus; each operation is a synchronous function of the current
- * state, so the primary applies them one at a time, in arrival order.
+ * The hub side of the state extension: the store host, every store's entries and revision
+ * counter, TTL expiry, watches by process, the lock table, and snapshot persistence. It serves
+ * the state protocol (`$state.<verb>`, callable by every process) on the hub's extension context;
+ * each operation is a synchronous function of the current state, so the hub applies them one at
+ * a time, in arrival order. Its snapshot is loaded before it serves ({@link StoreHost.load}).
  *
  * @module
  */
-import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/base.js';
-import type { PrimaryBus } from '../bus/primary.js';
-import type { HandlerContext, Origin } from '../bus/types.js';
 import type { Contract, Schema } from '../contract.js';
+import type { Extension, ExtensionContext } from '../core/extension.js';
+import type { HandlerContext, Origin } from '../core/types.js';
 import { BusError } from '../errors.js';
 import { DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
 import { ExpiryQueue } from './expiry.js';
+import { stateExtension } from './extension.js';
+import {
+  checkConfig,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_PERSIST_INTERVAL_MS,
+  type StoreHostConfig,
+} from './host-config.js';
 import { type Grant, LockTable } from './lock.js';
 import {
   preparePersistDir,
@@ -21,46 +29,24 @@ import {
   type SnapshotEntry,
   SnapshotWriter,
 } from './persist.js';
-import {
-  type ChangeMessage,
-  type LocalHost,
-  Op,
-  parseWire,
-  Req,
-  registerHost,
-  type WireEntry,
-} from './protocol.js';
-import type { PersistOptions, StoreHostOptions } from './types.js';
-import { keepable, type ValueLimits } from './values.js';
+import { type ChangeMessage, parseWire, Req, Verb, type WireEntry } from './protocol.js';
+import type { StateApi } from './types.js';
+import { isNumberSchema, keepable, type ValueLimits } from './values.js';
 import { matches, WatchTable } from './watches.js';
 
-/** Default `maxEntries` of a store. */
-export const DEFAULT_MAX_ENTRIES = 10_000;
-/** Default `persist.intervalMs`, in ms. */
-export const DEFAULT_PERSIST_INTERVAL_MS = 1_000;
+export {
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_PERSIST_INTERVAL_MS,
+  type StoreHostConfig,
+} from './host-config.js';
 
-/** What {@link StoreHost.open} takes: the host's options, persistence, and where to report. */
-export interface StoreHostConfig<C extends Contract = Contract> extends StoreHostOptions<C> {
-  /** Snapshot persistence; absent: the stores live in memory only. */
-  readonly persist?: PersistOptions;
-  /**
-   * The bus's `maxDepth`, in levels of arrays and objects: a value deeper than the bus could send
-   * back to a reader is refused when written (`PAYLOAD_TOO_DEEP`).
-   * @default 128
-   */
-  readonly maxDepth?: number;
-  /**
-   * The bus's `maxPayloadBytes`, in bytes: a value larger than the bus could send back to a
-   * reader is refused when written (`PAYLOAD_TOO_LARGE`).
-   * @default 8_388_608 (8 MiB)
-   */
-  readonly maxPayloadBytes?: number;
-  /**
-   * Told of problems with no caller to reject (a snapshot that could not be written), and of
-   * refusals a hostile process should not keep to itself (`FORBIDDEN`).
-   * @default the bus's `error` event; `process.emitWarning` when nobody listens to it
-   */
-  readonly report?: (error: BusError) => void;
+/**
+ * A bus the hub's state extension can be installed on, as {@link StoreHost.open} needs it (the
+ * primary's bus is one).
+ */
+export interface InstallTarget<C extends Contract> {
+  readonly contract: C;
+  install<Api>(extension: Extension<Api>): Api;
 }
 
 /** Counts of the host, for tests and leak checks. */
@@ -93,9 +79,13 @@ interface Bucket {
   revision: number;
 }
 
-type OpName = (typeof Op)[keyof typeof Op];
+type VerbName = (typeof Verb)[keyof typeof Verb];
 
-/** The primary's store host. Made by `startCluster`; closed by `app.close()` before the bus. */
+/**
+ * The hub's store host. Loaded by `startCluster` before any fork and served by the state
+ * extension installed on the primary's bus; closed by `app.close()` before the bus (and by the
+ * extension's close, if not closed before).
+ */
 export class StoreHost {
   private readonly buckets = new Map<string, Bucket>();
   private readonly watches: WatchTable;
@@ -103,7 +93,9 @@ export class StoreHost {
   /** Entries that have an expiry, every store: to tell when stale heap items pile up. */
   private ttlEntries = 0;
   private readonly locks: LockTable;
-  private readonly report: (error: BusError) => void;
+  private readonly reportTo: ((error: BusError) => void) | undefined;
+  /** The hub's extension context, once the host serves on it. */
+  private ctx: ExtensionContext | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly snapshots: SnapshotWriter | undefined;
   /** What a kept value must fit: the bus's limits. */
@@ -111,40 +103,50 @@ export class StoreHost {
   private closing: Promise<void> | undefined;
 
   /**
-   * Loads the snapshot (when `persist` is set) and starts serving the store protocol on `bus`.
-   * With `persist`, it first gets the snapshot's directory ready: creates it, removes the
-   * temporary files a killed primary left (`<file>.<id>.tmp`), and checks that it can write there.
+   * Loads the snapshot (when `persist` is set) of the stores of `contract`; the host serves
+   * nothing until the state extension is installed with it (`stateExtension(contract, { host })`
+   * on the hub's bus). With `persist`, it first gets the snapshot's directory ready: creates it,
+   * removes the temporary files a killed primary left (`<file>.<id>.tmp`), and checks that it can
+   * write there.
    *
    * @throws never synchronously; rejects with {@link BusError} `PERSIST_FAILED` when the snapshot
    *   file exists but cannot be read or is corrupt, or its directory cannot be written;
    *   `INVALID_ARGUMENT` for a bad option.
    */
-  static async open<C extends Contract>(
-    bus: PrimaryBus<C>,
+  static async load<C extends Contract>(
+    contract: C,
     config: StoreHostConfig<C> = {},
   ): Promise<StoreHost> {
-    const limits = checkConfig(bus.contract, config);
+    const limits = checkConfig(contract, config);
     let snapshot: SnapshotData | undefined;
     if (config.persist !== undefined) {
       await preparePersistDir(config.persist.file);
       snapshot = await readSnapshot(config.persist.file);
     }
-    return new StoreHost(bus, config, limits, snapshot);
+    return new StoreHost(contract, config, limits, snapshot);
+  }
+
+  /**
+   * {@link load}, then installs the state extension with this host on the hub's `bus`, in one
+   * step (tests, and buses made by hand). Rejects as `load` does.
+   */
+  static async open<C extends Contract>(
+    bus: InstallTarget<C>,
+    config: StoreHostConfig<C> = {},
+  ): Promise<StoreHost> {
+    const host = await StoreHost.load(bus.contract, config);
+    bus.install<StateApi<C>>(stateExtension(bus.contract, { host }));
+    return host;
   }
 
   private constructor(
-    private readonly bus: PrimaryBus<Contract>,
+    contract: Contract,
     config: StoreHostConfig,
     limits: ReadonlyMap<string, number>,
     snapshot: SnapshotData | undefined,
   ) {
-    this.report =
-      config.report ??
-      ((error) => {
-        if (bus.listenerCount('error') > 0) bus.emit('error', error);
-        else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
-      });
-    for (const [name, schema] of bus.contract.stores) {
+    this.reportTo = config.report;
+    for (const [name, schema] of contract.stores) {
       this.buckets.set(name, {
         name,
         schema,
@@ -155,7 +157,7 @@ export class StoreHost {
       });
     }
     this.watches = new WatchTable(
-      (id, topic, message) => bus.systemSend(id, topic, message),
+      (to, verb, message) => this.ctx?.send(to, verb, message) ?? false,
       config.maxWatchesPerProcess,
     );
     this.expiry = new ExpiryQueue(() => this.sweep());
@@ -172,11 +174,15 @@ export class StoreHost {
             persist.file,
             persist.intervalMs ?? DEFAULT_PERSIST_INTERVAL_MS,
             () => this.snapshot(),
-            this.report,
+            (error) => this.report(error),
           );
     // A grant moves the fencing token counter, which the snapshot keeps.
     this.locks = new LockTable(snapshot?.token ?? 0, () => this.snapshots?.markDirty());
-    this.serve();
+  }
+
+  /** Whether {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closing !== undefined;
   }
 
   /** Counts of entries, watches, leases and waiters. */
@@ -188,43 +194,60 @@ export class StoreHost {
 
   // ------------------------------------------------------------------ wiring
 
-  private serve(): void {
-    const bus = this.bus;
-    const handle = (op: OpName, fn: (input: unknown, ctx: HandlerContext) => unknown) =>
-      this.unsubscribe.push(bus.systemHandle(op, fn));
-    handle(Op.get, (input) => this.get(input));
-    handle(Op.set, (input) => this.set(input));
-    handle(Op.increment, (input) => this.increment(input));
-    handle(Op.delete, (input) => this.delete(input));
-    handle(Op.keys, (input) => this.keys(input));
-    handle(Op.watch, (input, ctx) => this.watch(input, ctx.caller));
-    handle(Op.acquire, (input, ctx) => this.acquire(input, ctx));
-    handle(Op.release, (input, ctx) => {
+  /**
+   * @internal Serves the state protocol on the hub's extension context (the state extension
+   * calls it when installed): every verb, callable by every process; the one-way messages; and
+   * the end of a gone process's leases and watches.
+   * @throws {@link BusError} `INVALID_ARGUMENT` when it already serves a bus, or is closed.
+   */
+  serve(ctx: ExtensionContext): void {
+    if (this.ctx !== undefined || this.closing !== undefined) {
+      throw new BusError('INVALID_ARGUMENT', 'a store host serves one bus, once');
+    }
+    this.ctx = ctx;
+    const handle = (verb: VerbName, fn: (input: unknown, context: HandlerContext) => unknown) =>
+      this.unsubscribe.push(ctx.handle(verb, fn, { callers: 'any' }));
+    handle(Verb.get, (input) => this.get(input));
+    handle(Verb.set, (input) => this.set(input));
+    handle(Verb.increment, (input) => this.increment(input));
+    handle(Verb.delete, (input) => this.delete(input));
+    handle(Verb.keys, (input) => this.keys(input));
+    handle(Verb.watch, (input, context) => this.watch(input, context.caller));
+    handle(Verb.acquire, (input, context) => this.acquire(input, context));
+    handle(Verb.release, (input, context) => {
       const { n, t, k } = parseWire(Req.release, input, 'INVALID_ARGUMENT', 'lock release');
-      const claim = { name: n, origin: ctx.caller, token: t, proof: k };
+      const claim = { name: n, origin: context.caller, token: t, proof: k };
       return this.refused(() => this.locks.release(claim));
     });
-    handle(Op.extend, (input, ctx) => {
+    handle(Verb.extend, (input, context) => {
       const { n, t, k, ttl } = parseWire(Req.extend, input, 'INVALID_ARGUMENT', 'lock extend');
-      const claim = { name: n, origin: ctx.caller, token: t, proof: k };
+      const claim = { name: n, origin: context.caller, token: t, proof: k };
       return { x: this.refused(() => this.locks.extend(claim, ttl)) };
     });
-    for (const topic of [Op.unwatch, Op.cancel]) {
-      this.unsubscribe.push(
-        bus.systemSubscribe(topic, (payload, source) => this.receive(topic, payload, source)),
-      );
-    }
+    // One-way messages from a client: stop a watch, or give up on an acquire.
+    const oneWay = (verb: VerbName, fn: (payload: unknown, origin: Origin) => void) =>
+      this.unsubscribe.push(ctx.on(verb, (payload, source) => this.reporting(fn, payload, source)));
+    oneWay(Verb.unwatch, (payload, origin) => {
+      const { w } = parseWire(Req.unwatch, payload, 'INVALID_ARGUMENT', 'unwatch');
+      this.watches.remove(origin, w);
+    });
+    oneWay(Verb.cancel, (payload, origin) => {
+      const { n, a } = parseWire(Req.cancel, payload, 'INVALID_ARGUMENT', 'lock cancel');
+      this.locks.cancel(n, origin, a);
+    });
     this.unsubscribe.push(
-      bus.onWorkerGone((workerId) => {
-        this.watches.dropOrigin(workerId);
-        this.locks.gone(workerId);
+      ctx.peers.onGone((id) => {
+        this.watches.dropOrigin(id);
+        this.locks.gone(id);
       }),
     );
-    const local: LocalHost = {
-      receive: (topic, payload, origin) => this.receive(topic, payload, origin),
-      setLocalSink: (sink) => this.watches.setLocalSink(sink),
-    };
-    this.unsubscribe.push(registerHost(bus, local));
+  }
+
+  /** Where reports go: `config.report`, else the bus's reports, else a process warning. */
+  private report(error: BusError): void {
+    if (this.reportTo !== undefined) this.reportTo(error);
+    else if (this.ctx !== undefined) this.ctx.report(error);
+    else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
   }
 
   /** Runs `fn`; a `FORBIDDEN` it throws (a claim on a lease not the caller's) is also reported. */
@@ -237,16 +260,14 @@ export class StoreHost {
     }
   }
 
-  /** A one-way message from a client: stop a watch, or give up on an acquire. */
-  private receive(topic: string, payload: unknown, origin: Origin): void {
+  /** Runs a one-way message's `fn`: a BusError it throws has nobody to reject, so is reported. */
+  private reporting(
+    fn: (payload: unknown, origin: Origin) => void,
+    payload: unknown,
+    origin: Origin,
+  ): void {
     try {
-      if (topic === Op.unwatch) {
-        const { w } = parseWire(Req.unwatch, payload, 'INVALID_ARGUMENT', 'unwatch');
-        this.watches.remove(origin, w);
-      } else if (topic === Op.cancel) {
-        const { n, a } = parseWire(Req.cancel, payload, 'INVALID_ARGUMENT', 'lock cancel');
-        this.locks.cancel(n, origin, a);
-      }
+      fn(payload, origin);
     } catch (error) {
       if (error instanceof BusError) this.report(error);
       else throw error;
@@ -530,76 +551,4 @@ function wire(e: Entry | undefined): WireEntry | null {
   return e.expiresAt === undefined
     ? { v: e.value, r: e.revision }
     : { v: e.value, r: e.revision, x: e.expiresAt };
-}
-
-/**
- * Whether a store's schema takes numbers (as written), so `increment` applies: `z.number()` and
- * its checks and formats, through `optional`, `nullable`, `default`, `readonly`, `catch` and the
- * input side of a `pipe`/`transform`.
- */
-export function isNumberSchema(schema: Schema): boolean {
-  let def = defOf(schema);
-  for (let depth = 0; def !== undefined && depth < 16; depth++) {
-    if (def.type === 'number') return true;
-    const inner = def.innerType ?? def.in;
-    def = inner === undefined ? undefined : defOf(inner);
-  }
-  return false;
-}
-
-interface DefLike {
-  readonly type?: unknown;
-  readonly innerType?: unknown;
-  readonly in?: unknown;
-}
-
-function defOf(schema: unknown): DefLike | undefined {
-  if (typeof schema !== 'object' || schema === null) return undefined;
-  const def = (schema as { def?: unknown }).def;
-  return typeof def === 'object' && def !== null ? (def as DefLike) : undefined;
-}
-
-/** Checks the host's options; returns the per-store `maxEntries`. */
-function checkConfig(contract: Contract, config: StoreHostConfig): ReadonlyMap<string, number> {
-  const limits = new Map<string, number>();
-  const positive = (value: unknown, name: string): number => {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `${name} must be a positive integer, got ${String(value)}`,
-      );
-    }
-    return value;
-  };
-  if (config.maxEntries !== undefined) positive(config.maxEntries, 'store.maxEntries');
-  if (config.maxWatchesPerProcess !== undefined) {
-    positive(config.maxWatchesPerProcess, 'store.maxWatchesPerProcess');
-  }
-  for (const [name, limit] of Object.entries(config.limits ?? {})) {
-    if (!contract.stores.has(name)) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `store.limits: '${name}' is not a store of the contract`,
-      );
-    }
-    const max = (limit as { maxEntries?: unknown } | undefined)?.maxEntries;
-    if (max !== undefined) limits.set(name, positive(max, `store.limits.${name}.maxEntries`));
-  }
-  const persist = config.persist;
-  if (persist !== undefined) {
-    if (typeof persist.file !== 'string' || persist.file.length === 0) {
-      throw new BusError('INVALID_ARGUMENT', 'persist.file must be a non-empty path');
-    }
-    const interval = persist.intervalMs;
-    if (
-      interval !== undefined &&
-      (typeof interval !== 'number' || !(interval > 0) || interval > 2_147_483_647)
-    ) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `persist.intervalMs must be a number of ms > 0, got ${String(interval)}`,
-      );
-    }
-  }
-  return limits;
 }

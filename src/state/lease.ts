@@ -1,16 +1,15 @@
 /**
- * The client side of cluster-wide locks (`bus.lock`): one acquire call to the primary's lock
- * table, a cancel when this side gives up, and the {@link Lease} it resolves with.
+ * Both sides: cluster-wide locks as a process asks for them (`bus.lock`), the same in the hub and
+ * in workers: one acquire call to the hub's lock table (lock.ts) through the process's state
+ * client, a cancel when this side gives up, and the {@link Lease} it resolves with.
  *
  * @module
  */
-import type { BaseBus } from '../bus/base.js';
-import type { Contract } from '../contract.js';
 import { BusError } from '../errors.js';
 import { checkDurationMs, MAX_TIMER_MS } from '../util/duration.js';
 import { checkKey, checkOptions } from './args.js';
-import { clientOf, type StateClient } from './client.js';
-import { Op, parseWire, Res } from './protocol.js';
+import type { StateClient } from './client.js';
+import { parseWire, Res, Verb } from './protocol.js';
 import type { Lease, LockOptions, StoreCallOptions } from './types.js';
 
 /** Default `ttlMs` of a lease, in ms. */
@@ -46,7 +45,7 @@ class LeaseHandle implements Lease {
     try {
       return parseWire(
         Res.release,
-        await this.client.call(Op.release, { n: this.name, t: this.token, k: this.proof }),
+        await this.client.call(Verb.release, { n: this.name, t: this.token, k: this.proof }),
         'PROTOCOL',
         'lock release',
       );
@@ -65,7 +64,7 @@ class LeaseHandle implements Lease {
     try {
       x = parseWire(
         Res.extend,
-        await this.client.call(Op.extend, { n: this.name, t: this.token, k: this.proof, ttl }),
+        await this.client.call(Verb.extend, { n: this.name, t: this.token, k: this.proof, ttl }),
         'PROTOCOL',
         'lock extend',
       ).x;
@@ -98,18 +97,19 @@ class LeaseHandle implements Lease {
 }
 
 /**
- * @internal Acquires lock `name` for `bus`'s process. See `BaseBus.lock`.
+ * @internal Acquires lock `name` for `client`'s process. See `BaseBus.lock`.
  */
-export async function acquireLock<C extends Contract>(
-  bus: BaseBus<C>,
+export async function acquireLock(
+  client: StateClient,
   name: string,
   options: LockOptions = {},
 ): Promise<Lease> {
   checkKey(name, 'lock', 'name');
   checkOptions(options, 'lock');
   const ttl = checkDurationMs(options.ttlMs ?? DEFAULT_LOCK_TTL_MS, 'lock: ttlMs');
-  const wait = checkDurationMs(options.waitMs ?? DEFAULT_LOCK_WAIT_MS, 'lock: waitMs', true);
-  const client = clientOf(bus as unknown as BaseBus<Contract>);
+  const wait = checkDurationMs(options.waitMs ?? DEFAULT_LOCK_WAIT_MS, 'lock: waitMs', {
+    zero: true,
+  });
   const a = client.acquireId();
   const callOptions: StoreCallOptions = {
     timeoutMs: Math.min(MAX_TIMER_MS, wait + LOCK_ANSWER_GRACE_MS),
@@ -119,7 +119,7 @@ export async function acquireLock<C extends Contract>(
   try {
     grant = parseWire(
       Res.acquire,
-      await client.call(Op.acquire, { n: name, a, ttl, wait }, callOptions),
+      await client.call(Verb.acquire, { n: name, a, ttl, wait }, callOptions),
       'PROTOCOL',
       'lock acquire',
     );
@@ -128,7 +128,7 @@ export async function acquireLock<C extends Contract>(
     // meanwhile, so a lock is never left held by nobody.
     const code = error instanceof BusError ? error.code : undefined;
     if (code !== 'LOCK_TIMEOUT' && code !== 'INVALID_ARGUMENT' && code !== 'CLOSED') {
-      client.notify(Op.cancel, { n: name, a });
+      client.notify(Verb.cancel, { n: name, a });
     }
     throw error;
   }

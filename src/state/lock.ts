@@ -1,5 +1,5 @@
 /**
- * The primary's lock table: one lease per lock name, waiters served FIFO, fencing tokens from
+ * The hub side: the lock table, one lease per lock name, waiters served FIFO, fencing tokens from
  * one counter, leases ended by release, by their TTL, or at once by their holder's exit.
  *
  * Only a lease's holder can release or extend it. The holder is the process the grant went to
@@ -12,7 +12,7 @@
  * @module
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Origin } from '../bus/types.js';
+import type { Origin } from '../core/types.js';
 import { BusError } from '../errors.js';
 import { type Deadline, deadline } from '../util/duration.js';
 

@@ -1,13 +1,13 @@
 /**
- * Snapshots of the stores on disk. The file is JSON lines: a header (format, version, when, the
- * fencing token, each store's revision and entry count), then one line per entry (store, key,
- * revision, expiry, and the value as the bus's codec encodes a payload: plain JSON as it is,
- * `__proto__` keys included, or superjson's `json` and `meta`), so a snapshot carries what the
- * wire carries, and every value a store keeps (checked when it is written: see values.ts) can be
- * written and read back. It is written a chunk at a time (no string of the whole file, and the
- * event loop runs between chunks) to a temporary file, flushed, then renamed over the old one;
- * it is read a line at a time and checked strictly, so a corrupt or truncated file is a clear
- * `PERSIST_FAILED` error, never a crash later.
+ * The hub side: snapshots of the stores on disk. The file is JSON lines: a header (format, version,
+ * when, the fencing token, each store's revision and entry count), then one line per entry (store,
+ * key, revision, expiry, and the value as the bus's codec encodes a payload: plain JSON as it is,
+ * `__proto__` keys included, or superjson's `json` and `meta`), so a snapshot carries what the wire
+ * carries, and every value a store keeps (checked when it is written: see values.ts) can be written
+ * and read back. It is written a chunk at a time (no string of the whole file, and the event loop
+ * runs between chunks) to a temporary file, flushed, then renamed over the old one; it is read a
+ * line at a time and checked strictly, so a corrupt or truncated file is a clear `PERSIST_FAILED`
+ * error, never a crash later.
  *
  * @module
  */

@@ -1,34 +1,43 @@
 /**
- * The store protocol between the client proxies (every process) and the host (the primary): one
- * table of system names shared by both sides, the shapes of requests (validated by the host)
- * and of answers (checked by the client), and how the primary's own client finds its host.
+ * Both sides: the state protocol between the clients (the hub's and every worker's, client.ts)
+ * and the host (the hub side, host.ts): one table of verbs shared by both sides, the shapes of
+ * requests (validated by the host) and of answers and changes (checked by the client).
  *
  * @module
  */
 import { z } from 'zod';
-import type { Origin } from '../bus/types.js';
 import { BusError, summarizeIssues, toIssues } from '../errors.js';
 import { MAX_TIMER_MS } from '../util/duration.js';
 
-/** System methods (request/response) and topics (one-way) of the store protocol. */
-export const Op = {
-  get: '$kv.get',
-  set: '$kv.set',
-  increment: '$kv.incr',
-  delete: '$kv.del',
-  keys: '$kv.keys',
-  watch: '$kv.watch',
+/** The extension's name: its system names are `$state.<verb>`. */
+export const STATE = 'state';
+
+/** The verbs of the state protocol: calls (request/response) and one-way messages. */
+export const Verb = {
+  get: 'get',
+  set: 'set',
+  increment: 'increment',
+  delete: 'delete',
+  keys: 'keys',
+  watch: 'watch',
   /** One-way, client to host: stop watch `w`. */
-  unwatch: '$kv.unwatch',
+  unwatch: 'unwatch',
   /** One-way, host to client: a change for the listed watches. */
-  change: '$kv.change',
-  acquire: '$lock.acquire',
-  release: '$lock.release',
+  change: 'change',
+  acquire: 'acquire',
+  release: 'release',
   /** Moves a lease's expiry to now + `ttl` (its holder only, with its token and proof). */
-  extend: '$lock.extend',
+  extend: 'extend',
   /** One-way, client to host: the caller gave up on acquire `a` (drop it, or free its lease). */
-  cancel: '$lock.cancel',
+  cancel: 'cancel',
 } as const;
+
+type Verbs = typeof Verb;
+
+/** The system names on the wire, `$state.<verb>`, by verb (what a forged frame names). */
+export const Op = Object.fromEntries(
+  Object.entries(Verb).map(([k, verb]) => [k, `$${STATE}.${verb}`]),
+) as { readonly [K in keyof Verbs]: `$state.${Verbs[K]}` };
 
 /** The longest key or lock name, in characters. */
 export const MAX_KEY_LENGTH = 1_024;
@@ -121,27 +130,4 @@ export function parseWire<S extends z.ZodType>(
   throw new BusError(code, `${what}: malformed: ${summarizeIssues(parsed.error.issues)}`, {
     issues: toIssues(parsed.error.issues),
   });
-}
-
-/** The part of the primary's host its own client talks to directly (no IPC to itself). */
-export interface LocalHost {
-  /** Handles a one-way message (`unwatch`, `cancel`) from `origin`, as its system event would. */
-  receive(topic: string, payload: unknown, origin: Origin): void;
-  /** Where changes for the primary's own watches go (a copy, as a worker would receive it). */
-  setLocalSink(sink: ((message: unknown) => void) | undefined): void;
-}
-
-const hosts = new WeakMap<object, LocalHost>();
-
-/** Registers the host of the primary's `bus`; returns a function that unregisters it. */
-export function registerHost(bus: object, host: LocalHost): () => void {
-  hosts.set(bus, host);
-  return () => {
-    if (hosts.get(bus) === host) hosts.delete(bus);
-  };
-}
-
-/** The host registered for `bus`, if any (only ever for the primary's bus). */
-export function hostOf(bus: object): LocalHost | undefined {
-  return hosts.get(bus);
 }

@@ -1,6 +1,7 @@
 /**
- * The public shapes of shared state: store entries, changes, options, the `Store` proxy, locks
- * and their leases, and the options of the primary's store host.
+ * Both sides: the public shapes of shared state, store entries, changes, options, the `Store`
+ * proxy, locks and their leases, the state extension's API, and the options of the hub's store
+ * host.
  *
  * @module
  */
@@ -229,6 +230,20 @@ export type StoreOf<C extends Contract, S extends StoreName<C>> = [StoreInput<C,
     ? CounterStore<StoreInput<C, S>, StoreValue<C, S>>
     : Store<StoreInput<C, S>, StoreValue<C, S>>
   : Store<StoreInput<C, S>, StoreValue<C, S>>;
+
+/**
+ * The state extension's API, on the hub's bus and on every worker's: what `bus.store(name)` and
+ * `bus.lock(name, options)` delegate to (see `BaseBus.store` and `BaseBus.lock`).
+ */
+export interface StateApi<C extends Contract> {
+  /**
+   * The proxy of store `name` (one per name).
+   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a name not in the contract.
+   */
+  store<S extends StoreName<C>>(name: S): StoreOf<C, S>;
+  /** Acquires lock `name`; never throws synchronously (see `BaseBus.lock`). */
+  lock(name: string, options?: LockOptions): Promise<Lease>;
+}
 
 /** Options of `bus.lock`. */
 export interface LockOptions {

@@ -1,8 +1,9 @@
 /**
- * What a store keeps: the output of its schema, checked once, where the host applies a write, to
- * be a value the store can give back. Every reader parses it again with its own schema, the
- * primary sends it back within the bus's limits, and a snapshot carries it; a value that fails
- * any of these is refused when written, and nothing changes.
+ * The hub side: what a store keeps, the output of its schema, checked once, where the host applies
+ * a write, to be a value the store can give back (and whether a schema takes numbers). Every reader
+ * parses it again with its own schema, the primary sends it back within the bus's limits, and a
+ * snapshot carries it; a value that fails any of these is refused when written, and nothing
+ * changes.
  *
  * @module
  */
@@ -240,4 +241,31 @@ function parse(schema: Schema, what: string, value: unknown, failure: string): u
     );
   }
   return parsed.data;
+}
+
+/**
+ * Whether a store's schema takes numbers (as written), so `increment` applies: `z.number()` and
+ * its checks and formats, through `optional`, `nullable`, `default`, `readonly`, `catch` and the
+ * input side of a `pipe`/`transform`.
+ */
+export function isNumberSchema(schema: Schema): boolean {
+  let def = defOf(schema);
+  for (let depth = 0; def !== undefined && depth < 16; depth++) {
+    if (def.type === 'number') return true;
+    const inner = def.innerType ?? def.in;
+    def = inner === undefined ? undefined : defOf(inner);
+  }
+  return false;
+}
+
+interface DefLike {
+  readonly type?: unknown;
+  readonly innerType?: unknown;
+  readonly in?: unknown;
+}
+
+function defOf(schema: unknown): DefLike | undefined {
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const def = (schema as { def?: unknown }).def;
+  return typeof def === 'object' && def !== null ? (def as DefLike) : undefined;
 }

@@ -1,7 +1,7 @@
 /**
- * The primary's watch table: which process watches which keys of which store, and the fan-out of
- * each change to them: one system event per watching worker (in order with its answers on the
- * same channel), or, for the primary's own watches, a queue flushed in a microtask.
+ * The hub side: the watch table, which process watches which keys of which store, and the fan-out
+ * of each change to them: one `$state.change` message per watching process (a worker: in order
+ * with its answers on the same channel; the hub itself: through its local loop, as a copy).
  *
  * Watches are indexed per store by exact key (a map) and by prefix (a radix tree; a watch of
  * every key is the empty prefix), so a write costs the length of its key plus the watches it
@@ -9,11 +9,11 @@
  *
  * @module
  */
-import type { Origin } from '../bus/types.js';
+import { HUB_ID, type PeerId } from '../core/extension.js';
+import type { Origin } from '../core/types.js';
 import { BusError } from '../errors.js';
-import { decode, encode } from '../protocol/codec.js';
 import { PrefixIndex } from '../util/prefix-index.js';
-import { type ChangeMessage, Op } from './protocol.js';
+import { type ChangeMessage, Verb } from './protocol.js';
 
 /** Default `maxWatchesPerProcess`: watches one process may have registered at once. */
 export const DEFAULT_MAX_WATCHES_PER_PROCESS = 10_000;
@@ -34,8 +34,8 @@ export function matches(reg: WatchReg, key: string): boolean {
   return true;
 }
 
-/** Sends a system event to one worker; false when it is not connected. */
-export type SendToWorker = (workerId: number, topic: string, payload: ChangeMessage) => boolean;
+/** Sends one-way message `verb` to peer `to` (`ExtensionContext.send`); false when it is gone. */
+export type SendChange = (to: PeerId, verb: string, payload: ChangeMessage) => boolean;
 
 /** The watches of one store: by exact key, and by prefix (every key: the empty prefix). */
 interface StoreWatches {
@@ -47,16 +47,13 @@ interface StoreWatches {
 export class WatchTable {
   private readonly byStore = new Map<string, StoreWatches>();
   private readonly byOrigin = new Map<Origin, Map<number, WatchReg>>();
-  private localSink: ((message: unknown) => void) | undefined;
-  private localQueue: unknown[] = [];
-  private localFlushQueued = false;
 
   /**
-   * @param sendToWorker - how a change reaches a worker (the primary bus's `systemSend`).
+   * @param sendChange - how a change reaches a process (the extension context's `send`).
    * @param maxPerProcess - the most watches one process may have at once.
    */
   constructor(
-    private readonly sendToWorker: SendToWorker,
+    private readonly sendChange: SendChange,
     private readonly maxPerProcess = DEFAULT_MAX_WATCHES_PER_PROCESS,
   ) {}
 
@@ -65,11 +62,6 @@ export class WatchTable {
     let watches = 0;
     for (const regs of this.byOrigin.values()) watches += regs.size;
     return { watches, watchers: [...this.byOrigin.keys()] };
-  }
-
-  /** Where changes for the primary's own watches go (undefined: nowhere). */
-  setLocalSink(sink: ((message: unknown) => void) | undefined): void {
-    this.localSink = sink;
   }
 
   /**
@@ -154,33 +146,18 @@ export class WatchTable {
   }
 
   /**
-   * Sends a change message to one process: to a worker as a system event (in order with the
-   * answers on the same channel); for the primary's own watches, into a queue delivered in a
-   * microtask, in order, as a copy, never from inside an operation.
+   * Sends a change message to one process: to a worker over its link, in order with its answers
+   * on the same channel; to the hub itself through its local loop (a copy, delivered after the
+   * operation, in order with the hub's other local calls and messages).
    */
   send(origin: Origin, message: ChangeMessage): void {
-    if (origin !== 'primary') {
-      this.sendToWorker(origin, Op.change, message);
-      return;
-    }
-    if (this.localSink === undefined) return;
-    this.localQueue.push(decode(encode(message)));
-    if (this.localFlushQueued) return;
-    this.localFlushQueued = true;
-    queueMicrotask(() => {
-      this.localFlushQueued = false;
-      const queue = this.localQueue;
-      this.localQueue = [];
-      for (const m of queue) this.localSink?.(m);
-    });
+    this.sendChange(origin === 'primary' ? HUB_ID : origin, Verb.change, message);
   }
 
-  /** Forgets every watch and what is queued for the primary. */
+  /** Forgets every watch. */
   clear(): void {
     this.byStore.clear();
     this.byOrigin.clear();
-    this.localSink = undefined;
-    this.localQueue = [];
   }
 
   private unindex(reg: WatchReg): void {

@@ -8,19 +8,21 @@
  */
 import cluster from 'node:cluster';
 import { EventEmitter } from 'eventemitter3';
-import { checkTimeout } from '../bus/base.js';
 import { PrimaryBus } from '../bus/primary.js';
-import { ClusterConfig, loadInitialConfig } from '../config/primary.js';
+import { type ClusterConfig, configHub, loadInitialConfig } from '../config/extension.js';
 import type { Contract } from '../contract.js';
+import { type DrainHub, drainHub } from '../drain/extension.js';
 import { BusError, toBusError } from '../errors.js';
-import { HealthMonitor } from '../health/monitor.js';
+import { type HealthMonitor, healthHub } from '../health/extension.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
+import { stateExtension } from '../state/extension.js';
 import { StoreHost } from '../state/host.js';
+import { checkCount } from '../util/count.js';
+import { checkDurationMs } from '../util/duration.js';
 import { PM2_CLUSTER_MODE_HINT, pm2ClusterMode } from './env.js';
 import type { ClusterEvents, RestartResult, ScaleResult, WorkerInfo } from './events.js';
 import {
   type CloseOptions,
-  checkCount,
   primaryBusOptions,
   type ResolvedOptions,
   type RestartOptions,
@@ -65,6 +67,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   /** @internal */
   readonly slots: Slots;
   private readonly monitor: HealthMonitor | undefined;
+  private readonly drain: DrainHub;
   private closing: Promise<void> | undefined;
   /** Rolling restarts and scaling, one at a time. */
   private ops: Promise<unknown> = Promise.resolve();
@@ -86,29 +89,28 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     });
     this.bus.on('error', (error) => this.forwardBusError(error));
     const bus = this.bus as unknown as PrimaryBus<Contract>;
-    this.config = new ClusterConfig(
-      options.contract,
-      {
-        bus,
-        targets: () =>
-          [...this.slots.records.values()]
-            .filter((r) => r.state === 'ready')
-            .map((r) => ({ workerId: r.id, slot: r.slot.index })),
-        closing: () => this.closing !== undefined,
-        updated: (result) => this.emit('config:update', result),
-        error: (error) => this.emit('config:error', { error, source: 'catch-up' }),
-        ackTimeoutMs: resolved.configAckTimeoutMs,
-        configFile: options.configFile,
-      },
-      initialConfig,
+    this.config = this.bus.install(
+      configHub(
+        options.contract,
+        {
+          targets: () =>
+            [...this.slots.records.values()]
+              .filter((r) => r.state === 'ready')
+              .map((r) => ({ workerId: r.id, slot: r.slot.index })),
+          closing: () => this.closing !== undefined,
+          updated: (result) => this.emit('config:update', result),
+          error: (error) => this.emit('config:error', { error, source: 'catch-up' }),
+          ackTimeoutMs: resolved.configAckTimeoutMs,
+          configFile: options.configFile,
+        },
+        initialConfig,
+      ),
     );
-    this.slots = new Slots(bus, options, resolved, this, {
+    this.drain = this.bus.install(drainHub());
+    this.slots = new Slots(bus, this.drain, options, resolved, this, {
       ready: (record) => {
         this.monitor?.watch(record.id);
-        this.config.catchUp(
-          { workerId: record.id, slot: record.slot.index },
-          record.welcomedVersion,
-        );
+        this.config.catchUp({ workerId: record.id, slot: record.slot.index });
       },
       retire: (record) => this.monitor?.unwatch(record.id),
       gone: (record) => this.monitor?.forget(record.id),
@@ -116,11 +118,13 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     this.monitor =
       resolved.health === undefined
         ? undefined
-        : new HealthMonitor(bus, resolved.health, {
-            unhealthy: (workerId, reason, detail) => this.onUnhealthy(workerId, reason, detail),
-            report: (report) => this.emit('worker:health', report),
-            error: (error) => this.fail(error),
-          });
+        : this.bus.install(
+            healthHub(resolved.health, {
+              unhealthy: (workerId, reason, detail) => this.onUnhealthy(workerId, reason, detail),
+              report: (report) => this.emit('worker:health', report),
+              error: (error) => this.fail(error),
+            }),
+          );
   }
 
   /** The live workers, ascending by slot, then by id (a replacement after the one it replaces). */
@@ -226,11 +230,11 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   private timeouts(options: RestartOptions, what: string): OperationTimeouts {
     if (this.closing !== undefined) throw new BusError('CLOSED', `${what}: the cluster is closing`);
     return {
-      readyTimeoutMs: checkTimeout(
+      readyTimeoutMs: checkDurationMs(
         options.readyTimeoutMs ?? this.resolved.readyTimeoutMs,
         'readyTimeoutMs',
       ),
-      drainTimeoutMs: checkTimeout(
+      drainTimeoutMs: checkDurationMs(
         options.drainTimeoutMs ?? this.resolved.drainTimeoutMs,
         'drainTimeoutMs',
       ),
@@ -245,17 +249,14 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
 
   private welcome(workerId: number) {
     this.slots.onHello(workerId, true);
-    const record = this.slots.records.get(workerId);
-    const config = this.config.welcome();
-    if (record !== undefined) record.welcomedVersion = config?.version ?? 0;
-    return { slot: record?.slot.index, config };
+    return { slot: this.slots.records.get(workerId)?.slot.index };
   }
 
   private onUnhealthy(workerId: number, reason: UnhealthyReason, detail: string): void {
     const record = this.slots.records.get(workerId);
     if (record === undefined || record.state !== 'ready') return;
     this.emit('worker:unhealthy', { workerId, slot: record.slot.index, reason, detail });
-    this.bus.setDraining(workerId, true);
+    this.drain.setDraining(workerId, true);
     if (this.closing !== undefined) return;
     if (record.slot.current !== record) {
       this.slots.killAsCrash(record);
@@ -272,7 +273,13 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       },
       (error: unknown) => {
         if (this.closing !== undefined) return;
-        this.fail(toBusError(error, 'TIMEOUT'));
+        this.fail(
+          new BusError(
+            'REPLACEMENT_FAILED',
+            `no replacement could be started for unhealthy worker ${workerId}: ${toBusError(error, 'PROTOCOL').message}`,
+            { cause: error },
+          ),
+        );
         // No replacement could be started: the unhealthy worker is restarted as a crash would be.
         if (record.draining === undefined) this.slots.killAsCrash(record);
       },
@@ -336,7 +343,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     if (this.closing !== undefined) return this.closing;
     let timeoutMs: number;
     try {
-      timeoutMs = checkTimeout(options.timeoutMs ?? 10_000, 'timeoutMs');
+      timeoutMs = checkDurationMs(options.timeoutMs ?? 10_000, 'timeoutMs');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -409,13 +416,14 @@ export async function startCluster<C extends Contract>(
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
   const app = new ClusterApp(options, resolved, initial);
   try {
-    app.storeHost = await StoreHost.open(app.bus, {
+    app.storeHost = await StoreHost.load(options.contract, {
       ...options.store,
       persist: options.persist,
       maxDepth: options.maxDepth,
       maxPayloadBytes: options.maxPayloadBytes,
       report: (error) => app.bus.emit('error', error),
     });
+    app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
   } catch (error) {
     await app.close({ timeoutMs: 1_000 }); // nothing forked yet
     throw error;

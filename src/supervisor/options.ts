@@ -7,16 +7,18 @@
 
 import os from 'node:os';
 import type { BusOptions } from '../bus/base.js';
-import { checkTimeout } from '../bus/base.js';
-import { DEFAULT_CONFIG_ACK_TIMEOUT_MS } from '../config/primary.js';
+import { DEFAULT_CONFIG_ACK_TIMEOUT_MS } from '../config/hub.js';
 import type { ConfigInput, Contract } from '../contract.js';
 import { BusError } from '../errors.js';
-import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/monitor.js';
+import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/hub.js';
 import type { HealthOptions } from '../health/types.js';
 import type { PersistOptions, StoreHostOptions } from '../state/types.js';
+import { checkCount } from '../util/count.js';
 import { describeValue } from '../util/describe.js';
+import { checkDurationMs } from '../util/duration.js';
 import { type ResolvedSignals, resolveSignals, type SignalOptions } from './signals.js';
 
+// The count check moved to util/count.ts; re-exported until supervisor/cluster.ts imports it there.
 export type { SignalOptions } from './signals.js';
 
 /** Options of {@link startCluster}. */
@@ -179,31 +181,23 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
   }
   return {
     workers,
-    readyTimeoutMs: checkTimeout(options.readyTimeoutMs ?? 30_000, 'readyTimeoutMs'),
+    readyTimeoutMs: checkDurationMs(options.readyTimeoutMs ?? 30_000, 'readyTimeoutMs'),
     restart: options.restart !== false,
     maxRestarts,
-    restartWindowMs: checkTimeout(options.restartWindowMs ?? 60_000, 'restartWindowMs'),
-    restartBackoffMs: checkTimeout(options.restartBackoffMs ?? 100, 'restartBackoffMs'),
-    maxRestartBackoffMs: checkTimeout(options.maxRestartBackoffMs ?? 10_000, 'maxRestartBackoffMs'),
-    drainTimeoutMs: checkTimeout(options.drainTimeoutMs ?? 10_000, 'drainTimeoutMs'),
-    configAckTimeoutMs: checkTimeout(
+    restartWindowMs: checkDurationMs(options.restartWindowMs ?? 60_000, 'restartWindowMs'),
+    restartBackoffMs: checkDurationMs(options.restartBackoffMs ?? 100, 'restartBackoffMs'),
+    maxRestartBackoffMs: checkDurationMs(
+      options.maxRestartBackoffMs ?? 10_000,
+      'maxRestartBackoffMs',
+    ),
+    drainTimeoutMs: checkDurationMs(options.drainTimeoutMs ?? 10_000, 'drainTimeoutMs'),
+    configAckTimeoutMs: checkDurationMs(
       options.configAckTimeoutMs ?? DEFAULT_CONFIG_ACK_TIMEOUT_MS,
       'configAckTimeoutMs',
     ),
     health: options.health === false ? undefined : resolveHealthOptions(options.health ?? {}),
     signals: resolveSignals(options.signals, options.configFile !== undefined),
   };
-}
-
-/** Checks a count option: a safe integer >= `min`; `name` says whose (`startCluster: workers`). */
-export function checkCount(value: unknown, name: string, min: number): number {
-  if (!Number.isSafeInteger(value) || (value as number) < min) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `${name} must be an integer >= ${min}, got ${describeValue(value)}`,
-    );
-  }
-  return value as number;
 }
 
 /** @internal The primary bus's own options, those given (see {@link BusOptions}). */

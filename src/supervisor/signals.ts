@@ -3,7 +3,7 @@
  * close the cluster gracefully and then end the process with the same signal; SIGUSR2 runs a
  * rolling restart; SIGHUP reloads the config file (as nginx does), listened to only when there is
  * one. The map is an option; the workers clusterbus forks ignore every signal in it (the primary
- * owns them, see worker-side.ts).
+ * owns them, see {@link deferSignalsToPrimary}).
  *
  * @module
  */
@@ -196,4 +196,32 @@ export function installSignals(signals: ResolvedSignals, target: SignalTarget): 
     }
   }
   return remove;
+}
+
+/** Signals a worker leaves to its primary in any case (a Ctrl-C reaches the whole group). */
+const DEFERRED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * @internal Makes this worker ignore SIGINT, SIGTERM and `primarySignals` (every signal its
+ * clusterbus primary handles: by default also SIGUSR2, and SIGHUP with a config file) while its
+ * bus is open. A signal sent to the whole process group (Ctrl-C, a group-wide SIGTERM, nodemon's
+ * SIGUSR2) reaches the primary too, which drains or replaces the workers; a worker dying at once
+ * would drop its in-flight requests and count as a crash. A worker whose primary dies still
+ * exits (Node ends a worker whose IPC channel closes unexpectedly). Returns the remover.
+ */
+export function deferSignalsToPrimary(primarySignals: readonly NodeJS.Signals[] = []): () => void {
+  const ignore = () => {};
+  const signals = [...new Set<NodeJS.Signals>([...DEFERRED_SIGNALS, ...primarySignals])];
+  const installed: NodeJS.Signals[] = [];
+  for (const s of signals) {
+    try {
+      process.on(s, ignore);
+      installed.push(s);
+    } catch {
+      // A signal this platform does not have: nothing to ignore.
+    }
+  }
+  return () => {
+    for (const s of installed) process.off(s, ignore);
+  };
 }

@@ -10,10 +10,10 @@ import cluster, { type Worker } from 'node:cluster';
 import type { EventEmitter } from 'eventemitter3';
 import type { PrimaryBus } from '../bus/primary.js';
 import type { Contract } from '../contract.js';
+import type { DrainHub } from '../drain/extension.js';
 import { BusError } from '../errors.js';
 import type { WorkerState } from '../health/types.js';
 import { RestartWindow } from './backoff.js';
-import { drainWorker } from './drain.js';
 import { workerEnv } from './env.js';
 import type {
   ClusterEvents,
@@ -41,8 +41,6 @@ export interface WorkerRecord {
   /** The primary asked it to go (drain, close): its exit is not a crash. */
   planned: boolean;
   readonly forkedAt: number;
-  /** The config version its welcome carried. */
-  welcomedVersion: number;
   /** Resolves when it is ready; rejects if it exits first. */
   readonly ready: Promise<void>;
   /** Resolves when its process has exited. */
@@ -120,6 +118,7 @@ export class Slots {
 
   constructor(
     private readonly bus: PrimaryBus<Contract>,
+    private readonly drainer: DrainHub,
     private readonly options: StartClusterOptions<Contract>,
     private readonly resolved: ResolvedOptions,
     private readonly events: EventEmitter<ClusterEvents, unknown>,
@@ -195,7 +194,6 @@ export class Slots {
       state: 'starting',
       planned: false,
       forkedAt: performance.now(),
-      welcomedVersion: 0,
       ready,
       exited,
       draining: undefined,
@@ -416,16 +414,15 @@ export class Slots {
     return { slot: slot.index, from: old?.id, to: next.id };
   }
 
-  /** Drains a worker (see drain.ts); resolves once it has exited. Idempotent per worker. */
+  /** Drains a worker (see drain/hub.ts); resolves once it has exited. Idempotent per worker. */
   drain(record: WorkerRecord, reason: DrainReason, timeoutMs: number): Promise<void> {
     if (record.draining !== undefined) return record.draining;
     record.planned = true;
     record.state = 'draining';
     this.hooks.retire(record);
     this.events.emit('worker:drain', { workerId: record.id, slot: record.slot.index, reason });
-    record.draining = drainWorker(
+    record.draining = this.drainer.drain(
       {
-        bus: this.bus,
         worker: record.worker,
         exited: record.exited,
         kill: () => this.kill(record, reason === 'close' ? 'close-timeout' : 'drain-timeout'),

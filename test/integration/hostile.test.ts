@@ -51,7 +51,7 @@ describe('a hostile worker', () => {
   it('cannot drain the other workers: a raw $drain to all, to a worker or to a slot is refused with FORBIDDEN', async () => {
     for (const fields of [{ t: 'all' }, { t: w2 }, { n: 1 }, { t: 'any' }]) {
       const answer = await app.bus.call(w1, 'forge', {
-        method: '$drain',
+        method: '$drain.start',
         payload: { timeoutMs: 1_000 },
         fields,
       });
@@ -65,7 +65,7 @@ describe('a hostile worker', () => {
 
   it("cannot change another worker's config: a raw $config routed to it is refused, and the next update applies everywhere", async () => {
     const answer = await app.bus.call(w1, 'forge', {
-      method: '$config',
+      method: '$config.apply',
       payload: { v: 99, value: { mode: 'forged' } },
       fields: { t: w2 },
     });
@@ -95,7 +95,7 @@ describe('a hostile worker', () => {
     expect(await app.bus.call(w1, 'newsCount')).toBe(0);
   });
 
-  it('enforces maxPayloadBytes where frames are received: a raw large event is not forwarded, a raw large $kv.set is not stored', async () => {
+  it('enforces maxPayloadBytes where frames are received: a raw large event is not forwarded, a raw large $state.set is not stored', async () => {
     await app.bus.call(w1, 'sendLargeEvent', { bytes: 2 * 1024 * 1024 });
     await until(
       () => reportedWith('PAYLOAD_TOO_LARGE').length,
@@ -104,7 +104,7 @@ describe('a hostile worker', () => {
     );
     expect(await app.bus.call(w2, 'newsCount')).toBe(0);
     const set = await app.bus.call(w1, 'forge', {
-      method: '$kv.set',
+      method: '$state.set',
       payload: { s: 'docs', k: 'big' },
       fill: { key: 'v', bytes: 2 * 1024 * 1024 },
     });
@@ -174,8 +174,8 @@ describe('a hostile worker', () => {
     const before = reportedWith('PROTOCOL').length;
     await app.bus.call(w1, 'forgeAfterBye', {
       requests: [
-        { method: '$lock.acquire', payload: { n: 'after-bye', a: 1, ttl: 600_000, wait: 0 } },
-        { method: '$kv.watch', payload: { s: 'docs', w: 1, p: '' } },
+        { method: '$state.acquire', payload: { n: 'after-bye', a: 1, ttl: 600_000, wait: 0 } },
+        { method: '$state.watch', payload: { s: 'docs', w: 1, p: '' } },
       ],
     });
     await until(

@@ -1,6 +1,6 @@
 /**
  * A lock never has two holders, even with a hostile worker on real processes: a worker that skips
- * its bus and forges `$lock.release` / `$lock.extend` / `$lock.acquire` frames with
+ * its bus and forges `$state.release` / `$state.extend` / `$state.acquire` frames with
  * `process.send` is refused (`FORBIDDEN`, `INVALID_ARGUMENT`), the primary reports it, and the
  * holder keeps its lease; a `ttlMs` past Node's timer limit is refused, never a lease that ends
  * after 1 ms; `lease.extend` renews a lease from a worker.
@@ -38,10 +38,10 @@ describe('a hostile worker', () => {
     const t = held.value as number;
     const before = errors.length;
     const forged = [
-      { m: '$lock.release', p: { n: 'nightly', t } },
-      { m: '$lock.release', p: { n: 'nightly', t: t + 1 } },
-      { m: '$lock.release', p: { n: 'nightly', t, k: 'x'.repeat(43) } },
-      { m: '$lock.extend', p: { n: 'nightly', t, ttl: 1 } },
+      { m: '$state.release', p: { n: 'nightly', t } },
+      { m: '$state.release', p: { n: 'nightly', t: t + 1 } },
+      { m: '$state.release', p: { n: 'nightly', t, k: 'x'.repeat(43) } },
+      { m: '$state.extend', p: { n: 'nightly', t, ttl: 1 } },
     ];
     for (const frame of forged) {
       expect(await app.bus.call(hostile, 'forge', frame)).toEqual({ ok: false, code: 'FORBIDDEN' });
@@ -76,7 +76,7 @@ describe('a hostile worker', () => {
     });
     expect(
       await app.bus.call(hostile, 'forge', {
-        m: '$lock.acquire',
+        m: '$state.acquire',
         p: { n: 'long', a: 1, ttl: 3e9, wait: 0 },
       }),
     ).toEqual({ ok: false, code: 'INVALID_ARGUMENT' });

@@ -3,10 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PrimaryBus } from '../../src/bus/primary.js';
 import { WorkerBus } from '../../src/bus/worker.js';
-import { ClusterConfig, loadInitialConfig } from '../../src/config/primary.js';
+import { type ClusterConfig, configHub, loadInitialConfig } from '../../src/config/extension.js';
 import type { ConfigUpdateResult } from '../../src/config/types.js';
-import { BusError, type Contract, defineContract } from '../../src/index.js';
+import { BusError, defineContract } from '../../src/index.js';
 import { memoryPair } from '../../src/transport/memory.js';
+import { expectForbiddenBetweenWorkers, harnessPerTest } from './helpers.js';
 
 const contract = defineContract({
   config: z.object({ level: z.number().int().min(0), at: z.date() }),
@@ -14,6 +15,7 @@ const contract = defineContract({
 });
 type C = typeof contract;
 const AT = new Date('2024-06-01T00:00:00Z');
+const start = harnessPerTest(contract);
 
 interface Rig {
   readonly primary: PrimaryBus<C>;
@@ -39,29 +41,29 @@ async function setup(count: number, initial: unknown = { level: 1, at: AT }): Pr
   const workers: WorkerBus<C>[] = [];
   const welcomeErrors: Array<BusError | undefined> = [];
   const updates: ConfigUpdateResult[] = [];
-  let config!: ClusterConfig<C>;
   const primary = new PrimaryBus(
     contract,
     {},
     {
       connected: (id) => waiting.get(id)?.(),
-      welcome: (id) => ({ slot: id - 1, config: config.welcome() }),
+      welcome: (id) => ({ slot: id - 1 }),
       resolveSlot: (slot) => (slot < workers.length ? slot + 1 : undefined),
     },
   );
   const parsed = contract.config!.parse(initial);
-  config = new ClusterConfig(
-    contract,
-    {
-      bus: primary as unknown as PrimaryBus<Contract>,
-      targets: () => primary.connectedWorkers().map((id) => ({ workerId: id, slot: id - 1 })),
-      closing: () => primary.isClosed,
-      updated: (r) => updates.push(r),
-      error: () => {},
-      ackTimeoutMs: 1_000,
-      configFile: undefined,
-    },
-    { value: parsed, raw: initial },
+  const config = primary.install(
+    configHub(
+      contract,
+      {
+        targets: () => primary.connectedWorkers().map((id) => ({ workerId: id, slot: id - 1 })),
+        closing: () => primary.isClosed,
+        updated: (r) => updates.push(r),
+        error: () => {},
+        ackTimeoutMs: 1_000,
+        configFile: undefined,
+      },
+      { value: parsed, raw: initial },
+    ),
   );
   const add = async () => {
     const id = workers.length + 1;
@@ -202,5 +204,37 @@ describe('ClusterConfig.update', () => {
     const { config, primary } = await setup(1);
     await primary.close();
     await expect(config.update({ level: 1, at: AT })).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
+describe('the config extension on a memory harness', () => {
+  it("refuses a worker's $config.apply routed to another worker with FORBIDDEN; the next update applies everywhere", async () => {
+    let config!: ClusterConfig<C>;
+    const initial = { level: 1, at: AT };
+    const h = await start(2, {
+      install: (primary) => {
+        config = primary.install(
+          configHub(
+            contract,
+            {
+              targets: () =>
+                primary.connectedWorkers().map((id) => ({ workerId: id, slot: id - 1 })),
+              closing: () => primary.isClosed,
+              updated: () => {},
+              error: () => {},
+              ackTimeoutMs: 1_000,
+              configFile: undefined,
+            },
+            { value: contract.config!.parse(initial), raw: initial },
+          ),
+        );
+      },
+    });
+    await expectForbiddenBetweenWorkers(h, '$config.apply', { v: 99, value: { level: 7, at: AT } });
+    expect(h.workers[1]!.config).toMatchObject({ version: 1, current: { level: 1 } });
+    const result = await config.update({ level: 2, at: AT });
+    expect(result.accepted).toBe(true);
+    for (const w of h.workers)
+      expect(w.config).toMatchObject({ version: 2, current: { level: 2 } });
   });
 });

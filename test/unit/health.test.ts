@@ -2,13 +2,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PrimaryBus } from '../../src/bus/primary.js';
 import { WorkerBus } from '../../src/bus/worker.js';
-import { HealthMonitor, resolveHealthOptions } from '../../src/health/monitor.js';
+import { healthHub } from '../../src/health/extension.js';
+import { type HealthMonitor, resolveHealthOptions } from '../../src/health/hub.js';
 import type { HealthReport, UnhealthyReason } from '../../src/health/types.js';
 import { HealthChecks } from '../../src/health/worker.js';
 import { type BusError, type Contract, defineContract } from '../../src/index.js';
+import { Kind, MARKER } from '../../src/protocol/envelope.js';
 import { memoryPair } from '../../src/transport/memory.js';
+import { expectForbiddenBetweenWorkers, harnessPerTest, rawChannel } from './helpers.js';
 
 const contract = defineContract({ methods: { ping: {} } });
+const start = harnessPerTest(contract);
 
 interface Rig {
   readonly primary: PrimaryBus<Contract>;
@@ -45,12 +49,14 @@ async function setup(options: Parameters<typeof resolveHealthOptions>[0]): Promi
   const unhealthy: Rig['unhealthy'] = [];
   const reports: HealthReport[] = [];
   const errors: BusError[] = [];
-  const monitor = new HealthMonitor(primary, resolveHealthOptions(options), {
-    unhealthy: (workerId, reason, detail) =>
-      unhealthy.push({ workerId, reason, detail, at: performance.now() }),
-    report: (r) => reports.push(r),
-    error: (e) => errors.push(e),
-  });
+  const monitor = primary.install(
+    healthHub(resolveHealthOptions(options), {
+      unhealthy: (workerId, reason, detail) =>
+        unhealthy.push({ workerId, reason, detail, at: performance.now() }),
+      report: (r) => reports.push(r),
+      error: (e) => errors.push(e),
+    }),
+  );
   rig = { primary, worker, monitor, unhealthy, reports, errors };
   return rig;
 }
@@ -184,7 +190,7 @@ describe('HealthMonitor', () => {
     const { worker, monitor, unhealthy } = await setup({ intervalMs: INTERVAL, misses: 2 });
     // The worker stops answering (as a blocked event loop would).
     (worker as unknown as { systemSubscribers: Map<string, unknown> }).systemSubscribers.delete(
-      '$health:ping',
+      '$health.ping',
     );
     const t0 = performance.now();
     monitor.watch(1);
@@ -222,7 +228,7 @@ describe('HealthMonitor', () => {
   it('reports a malformed report as PROTOCOL and ignores it', async () => {
     const { worker, monitor, errors } = await setup({ intervalMs: 1_000 });
     monitor.watch(1);
-    worker.systemSend('$health:report', { seq: 1, report: { rssBytes: 'lots' } });
+    worker.systemSend('$health.report', { seq: 1, report: { rssBytes: 'lots' } });
     await until(() => errors.length > 0);
     expect(errors[0]!.code).toBe('PROTOCOL');
   });
@@ -239,5 +245,33 @@ describe('HealthMonitor', () => {
     monitor.watch(1);
     await new Promise((r) => setTimeout(r, 30));
     expect(reports.length).toBeLessThanOrEqual(seen + 1);
+  });
+});
+
+describe('the health extension on a memory harness', () => {
+  it("refuses a worker's $health.ping routed to another worker with FORBIDDEN; its raw ping event reaches no worker", async () => {
+    let monitor!: HealthMonitor;
+    const reports: HealthReport[] = [];
+    const h = await start(2, {
+      install: (primary) => {
+        monitor = primary.install(
+          healthHub(resolveHealthOptions({ intervalMs: 10_000 }), {
+            unhealthy: () => {},
+            report: (r) => reports.push(r),
+            error: () => {},
+          }),
+        );
+      },
+    });
+    // The hub's own ping is answered, and every later report of worker 2 would be seen.
+    monitor.watch(2);
+    await until(() => reports.length === 1);
+    expect(reports[0]).toMatchObject({ workerId: 2 });
+    const ping = { seq: 1, checkTimeoutMs: 10 };
+    await expectForbiddenBetweenWorkers(h, '$health.ping', ping);
+    // A worker's system event goes to the hub alone, which does not answer pings.
+    rawChannel(h.pairs[0]!).send({ [MARKER]: 1, k: Kind.event, m: '$health.ping', s: 1, p: ping });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reports).toHaveLength(1);
   });
 });

@@ -3,9 +3,10 @@ import { afterEach, expect } from 'vitest';
 import { PrimaryBus } from '../../src/bus/primary.js';
 import { WorkerBus } from '../../src/bus/worker.js';
 import type { Contract } from '../../src/contract.js';
+import type { BusError } from '../../src/errors.js';
 import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
 import { type MemoryPair, memoryPair } from '../../src/transport/memory.js';
-import type { ForgingChannel } from '../forge.js';
+import { type ForgingChannel, forgeRequest } from '../forge.js';
 
 export { forgeRequest } from '../forge.js';
 export { rejection } from '../rejection.js';
@@ -25,17 +26,23 @@ export interface Harness<C extends Contract> {
   close(): Promise<number>;
 }
 
+/** Options of {@link harness}: the buses' own, and what to install on the primary first. */
+export interface HarnessOptions<C extends Contract> {
+  callTimeoutMs?: number;
+  maxPayloadBytes?: number;
+  maxQueueBytes?: number;
+  maxDepth?: number;
+  /** Installs hub extensions on the primary (`primary.install(…)`) before any worker connects. */
+  install?: (primary: PrimaryBus<C>) => void;
+}
+
 /** Starts a primary bus and `count` worker buses (ids 1..count) joined by in-memory links. */
 export async function harness<C extends Contract>(
   contract: C,
   count: number,
-  options: {
-    callTimeoutMs?: number;
-    maxPayloadBytes?: number;
-    maxQueueBytes?: number;
-    maxDepth?: number;
-  } = {},
+  harnessOptions: HarnessOptions<C> = {},
 ): Promise<Harness<C>> {
+  const { install, ...options } = harnessOptions;
   let ready = 0;
   let allReady!: () => void;
   const readyPromise = new Promise<void>((r) => (allReady = r));
@@ -45,6 +52,7 @@ export async function harness<C extends Contract>(
       if (++ready === count) allReady();
     },
   });
+  install?.(primary);
   const workers: WorkerBus<C>[] = [];
   const pairs: MemoryPair[] = [];
   for (let id = 1; id <= count; id++) {
@@ -76,7 +84,7 @@ export async function harness<C extends Contract>(
  */
 export function harnessPerTest<C extends Contract>(
   contract: C,
-): (count: number, options?: Parameters<typeof harness>[2]) => Promise<Harness<C>> {
+): (count: number, options?: HarnessOptions<C>) => Promise<Harness<C>> {
   let current: Harness<C> | undefined;
   afterEach(async () => {
     const h = current;
@@ -123,5 +131,31 @@ export async function until(check: () => boolean, ms = 2_000): Promise<void> {
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not reached in time');
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Forges system request `method` from worker 1 of `h` to worker 2 with every kind of target (its
+ * id, `'any'`, `'all'`, its slot), and expects each refused by the hub with `FORBIDDEN` and
+ * reported on the primary's `error` event.
+ */
+export async function expectForbiddenBetweenWorkers<C extends Contract>(
+  h: Harness<C>,
+  method: string,
+  payload: unknown,
+): Promise<void> {
+  const errors: BusError[] = [];
+  const listener = (e: BusError) => errors.push(e);
+  h.primary.on('error', listener);
+  try {
+    const raw = rawChannel(h.pairs[0]!);
+    for (const fields of [{ t: 2 }, { t: 'any' }, { t: 'all' }, { n: 1 }]) {
+      const answer = await forgeRequest(raw, method, payload, 5_000, fields);
+      expect(answer.ok, JSON.stringify(fields)).toBe(false);
+      if (!answer.ok) expect(answer.error.code).toBe('FORBIDDEN');
+    }
+    expect(errors.filter((e) => e.code === 'FORBIDDEN')).toHaveLength(4);
+  } finally {
+    h.primary.off('error', listener);
   }
 }

@@ -219,7 +219,7 @@ describe('the trust boundary of the system protocols (regressions: a worker drov
     primary.on('error', (e) => errors.push(e));
     const pair = memoryPair();
     primary.attachLink(9, pair.a);
-    const answer = await forgeRequest(rawChannel(pair), '$kv.get', { s: 'x', k: 'y' });
+    const answer = await forgeRequest(rawChannel(pair), '$state.get', { s: 'x', k: 'y' });
     expect(answer.ok).toBe(false);
     if (!answer.ok) expect(answer.error.message).toMatch(/before its hello, or after its bye/);
     pair.cut();

@@ -232,7 +232,7 @@ describe('lock durations (regressions: a lock must never have two holders)', () 
       { n: 'x', a: 3, ttl: -5, wait: 0 },
       { n: 'x', a: 4, ttl: '1000', wait: 0 },
     ]) {
-      const answer = await forgeRequest(raw, '$lock.acquire', payload);
+      const answer = await forgeRequest(raw, '$state.acquire', payload);
       expect(answer.ok ? answer.value : answer.error.code).toBe('INVALID_ARGUMENT');
     }
     expect(host!.stats()).toMatchObject({ leases: 0, waiters: 0 });
@@ -323,7 +323,7 @@ describe('lease owners (regressions: only the holder releases or extends)', () =
     return { ...started, lease, errors };
   }
 
-  it('refuses a forged $lock.release with FORBIDDEN (another process, a guessed or a wrong token), reports each on the primary, and keeps the lease', async () => {
+  it('refuses a forged $state.release with FORBIDDEN (another process, a guessed or a wrong token), reports each on the primary, and keeps the lease', async () => {
     const { h, primary, workers, lease, errors } = await held();
     const waiter = workers[1]!.lock('x', { waitMs: 60_000 });
     await until(() => host!.stats().waiters === 1);
@@ -340,13 +340,13 @@ describe('lease owners (regressions: only the holder releases or extends)', () =
       [holder, { n: 'x', t: t + 1 }], // one never granted
     ] as const;
     for (const [channel, payload] of forged) {
-      const answer = await forgeRequest(channel, '$lock.release', payload);
+      const answer = await forgeRequest(channel, '$state.release', payload);
       expect(answer.ok ? answer.value : answer.error.code, JSON.stringify(payload)).toBe(
         'FORBIDDEN',
       );
     }
     // The primary's own code cannot release a worker's lease either.
-    const own = await rejection(primary.systemCall('$lock.release', 'primary', { n: 'x', t }));
+    const own = await rejection(primary.systemCall('$state.release', 'primary', { n: 'x', t }));
     expect(own.code).toBe('FORBIDDEN');
     expect(errors.map((e) => e.code)).toEqual(Array(forged.length + 1).fill('FORBIDDEN'));
     expect(errors[0]!.data).toEqual({ lock: 'x', token: t, origin: 2 });
@@ -359,7 +359,7 @@ describe('lease owners (regressions: only the holder releases or extends)', () =
     await next.release();
   });
 
-  it('refuses a forged $lock.extend with FORBIDDEN and reports it; the expiry does not move', async () => {
+  it('refuses a forged $state.extend with FORBIDDEN and reports it; the expiry does not move', async () => {
     const { h, workers, lease, errors } = await held();
     const short = await workers[0]!.lock('y', { ttlMs: 150 });
     const other = rawChannel(h.pairs[1]!);
@@ -368,7 +368,7 @@ describe('lease owners (regressions: only the holder releases or extends)', () =
       { n: 'y', t: short.token + 1, ttl: 1_000_000 },
       { n: 'x', t: lease.token, ttl: 1_000_000 },
     ]) {
-      const answer = await forgeRequest(other, '$lock.extend', payload);
+      const answer = await forgeRequest(other, '$state.extend', payload);
       expect(answer.ok ? answer.value : answer.error.code).toBe('FORBIDDEN');
     }
     expect(errors.map((e) => e.code)).toEqual(['FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN']);
@@ -389,7 +389,7 @@ describe('lease owners (regressions: only the holder releases or extends)', () =
     expect(await first.release()).toBe(false);
     expect(errors).toEqual([]);
     // The process that holds the lease, with its token, may release it even from a raw frame.
-    const answer = await forgeRequest(rawChannel(h.pairs[1]!), '$lock.release', {
+    const answer = await forgeRequest(rawChannel(h.pairs[1]!), '$state.release', {
       n: 'job',
       t: second.token,
     });

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Origin } from '../../src/bus/types.js';
+import type { Origin } from '../../src/core/types.js';
 import { type BusError, defineContract } from '../../src/index.js';
 import { StoreHost } from '../../src/state/host.js';
 import type { ChangeMessage } from '../../src/state/protocol.js';
@@ -189,13 +189,17 @@ describe('watch bound (maxWatchesPerProcess)', () => {
     const raw = rawChannel(h.pairs[1]!);
     const codes: string[] = [];
     for (let w = 1_000; w < 1_007; w++) {
-      const answer = await forgeRequest(raw, '$kv.watch', { s: 'b', w, p: 'x' });
+      const answer = await forgeRequest(raw, '$state.watch', { s: 'b', w, p: 'x' });
       codes.push(answer.ok ? 'ok' : answer.error.code);
     }
     expect(codes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED']);
     expect(h.host.stats().watches).toBe(5);
     // A prefix longer than any key can match nothing: refused, not stored.
-    const long = await forgeRequest(raw, '$kv.watch', { s: 'b', w: 2_000, p: 'x'.repeat(1_025) });
+    const long = await forgeRequest(raw, '$state.watch', {
+      s: 'b',
+      w: 2_000,
+      p: 'x'.repeat(1_025),
+    });
     expect(long.ok ? 'ok' : long.error.code).toBe('INVALID_ARGUMENT');
   });
 

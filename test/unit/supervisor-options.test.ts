@@ -14,8 +14,11 @@ import {
   workerEnv,
 } from '../../src/supervisor/env.js';
 import { resolveOptions, type StartClusterOptions } from '../../src/supervisor/options.js';
-import { handledSignals, resolveSignals } from '../../src/supervisor/signals.js';
-import { deferSignalsToPrimary } from '../../src/supervisor/worker-side.js';
+import {
+  deferSignalsToPrimary,
+  handledSignals,
+  resolveSignals,
+} from '../../src/supervisor/signals.js';
 import { describeValue } from '../../src/util/describe.js';
 
 const contract = defineContract({});

@@ -1,21 +1,21 @@
 /**
- * The primary's side of the health protocol: it pings every ready worker on an interval (a
- * `$health:ping` system event), counts the pings not answered in time, and tells the supervisor
- * when a worker misses too many in a row or stays over its memory limit.
+ * The hub's side of the health extension: it pings every ready worker on an interval (a
+ * `$health.ping` one-way message), counts the pings not answered in time, and tells the
+ * supervisor when a worker misses too many in a row or stays over its memory limit.
  *
- * Pings are point-to-point system events, not calls: a ping in flight is no pending call, and
+ * Pings are point-to-point one-way messages, not calls: a ping in flight is no pending call, and
  * the monitor owns its deadlines (one unref'd timer per watched worker).
  *
  * @module
  */
-import type { PrimaryBus } from '../bus/primary.js';
-import type { Contract } from '../contract.js';
+import type { ExtensionContext } from '../core/extension.js';
 import { BusError } from '../errors.js';
-import { describeValue } from '../util/describe.js';
+import { checkCount } from '../util/count.js';
+import { checkDurationMs } from '../util/duration.js';
 import {
   type HealthOptions,
   type HealthReport,
-  HealthTopic,
+  HealthVerb,
   type Ping,
   ReportMessageSchema,
   type UnhealthyReason,
@@ -39,44 +39,24 @@ export const DEFAULT_MEMORY_SAMPLES = 2;
 
 /** Checks and defaults health options. Throws `INVALID_ARGUMENT`. */
 export function resolveHealthOptions(options: HealthOptions = {}): ResolvedHealthOptions {
-  const intervalMs = positive(
+  const intervalMs = checkDurationMs(
     options.intervalMs ?? DEFAULT_HEALTH_INTERVAL_MS,
     'health.intervalMs',
   );
-  const misses = count(options.misses ?? DEFAULT_HEALTH_MISSES, 'health.misses');
-  const memorySamples = count(
+  const misses = checkCount(options.misses ?? DEFAULT_HEALTH_MISSES, 'health.misses');
+  const memorySamples = checkCount(
     options.memorySamples ?? DEFAULT_MEMORY_SAMPLES,
     'health.memorySamples',
   );
   const maxMemoryBytes =
     options.maxMemoryBytes === undefined
       ? undefined
-      : positive(options.maxMemoryBytes, 'health.maxMemoryBytes');
-  const checkTimeoutMs = positive(
+      : checkCount(options.maxMemoryBytes, 'health.maxMemoryBytes');
+  const checkTimeoutMs = checkDurationMs(
     options.checkTimeoutMs ?? Math.max(1, Math.floor(intervalMs / 2)),
     'health.checkTimeoutMs',
   );
   return { intervalMs, misses, maxMemoryBytes, memorySamples, checkTimeoutMs };
-}
-
-function positive(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2_147_483_647) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `${name} must be a positive number, got ${describeValue(value)}`,
-    );
-  }
-  return value;
-}
-
-function count(value: unknown, name: string): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `${name} must be a positive integer, got ${describeValue(value)}`,
-    );
-  }
-  return value as number;
 }
 
 /** What the monitor tells its owner. */
@@ -110,7 +90,7 @@ interface Watched {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** The primary's health monitor. */
+/** The hub's health monitor, found as the health extension's hub API. */
 export class HealthMonitor {
   private readonly watched = new Map<number, Watched>();
   /** Last view of workers no longer watched (draining), until they are forgotten. */
@@ -119,12 +99,13 @@ export class HealthMonitor {
   private stopped = false;
   private nextSeq = 1;
 
+  /** @internal Made by the health extension's hub side. */
   constructor(
-    private readonly bus: PrimaryBus<Contract>,
+    private readonly ctx: ExtensionContext,
     readonly options: ResolvedHealthOptions,
     private readonly hooks: MonitorHooks,
   ) {
-    this.unsubscribe = bus.systemSubscribe(HealthTopic.report, (payload, source) =>
+    this.unsubscribe = ctx.on(HealthVerb.report, (payload, source) =>
       this.onReport(payload, source),
     );
   }
@@ -205,7 +186,7 @@ export class HealthMonitor {
     w.seq = this.nextSeq++;
     const ping: Ping = { seq: w.seq, checkTimeoutMs: this.options.checkTimeoutMs };
     // A worker that cannot be reached (bus closed) cannot answer: the ping counts as sent.
-    this.bus.systemSend(w.workerId, HealthTopic.ping, ping);
+    this.ctx.send(w.workerId, HealthVerb.ping, ping);
     w.outstanding = true;
     w.timer = setTimeout(() => this.tick(w), this.options.intervalMs);
     w.timer.unref();

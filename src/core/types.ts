@@ -103,3 +103,13 @@ export interface BusEvents {
   /** The bus closed. */
   close: () => void;
 }
+
+/**
+ * A handler of a system method (a `$`-prefixed name, outside the user's contract):
+ * the bus's own protocols (store, health, config) validate their own inputs. A {@link BusError}
+ * it throws reaches the caller with its code unchanged; anything else becomes `REMOTE`.
+ */
+export type SystemHandler = (input: unknown, context: HandlerContext) => unknown;
+
+/** A subscriber of a system topic (a `$`-prefixed name), called in arrival order. */
+export type SystemSubscriber = (payload: unknown, source: Origin) => void;

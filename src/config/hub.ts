@@ -1,22 +1,25 @@
 /**
- * The primary's side of the config protocol: validates the initial config and every update
- * against the contract's schema, numbers the versions, sends each update to every ready worker
- * and gathers their acknowledgements, and reloads a config file (SIGHUP).
+ * The hub's side of the config extension: validates the initial config and every update against
+ * the contract's schema, numbers the versions, sends each update to every ready worker
+ * (`$config.apply`) and gathers their acknowledgements, and reloads a config file (SIGHUP).
  *
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import type { PrimaryBus } from '../bus/primary.js';
 import type { ConfigInput, ConfigValue, Contract } from '../contract.js';
+import type { ExtensionContext, PeerId } from '../core/extension.js';
 import { BusError, summarizeIssues, toBusError, toIssues } from '../errors.js';
 import { decode, encode } from '../protocol/codec.js';
-import type { Encoded } from '../protocol/envelope.js';
 import {
-  CONFIG_METHOD,
   type ConfigAck,
   ConfigAnswerSchema,
   type ConfigUpdateResult,
+  ConfigVerb,
+  type ConfigWelcome,
 } from './types.js';
+
+/** A config as it is kept and sent: the codec's form (a fresh value per decode). */
+type Encoded = ReturnType<typeof encode>;
 
 /** Default of `configAckTimeoutMs`, in ms. */
 export const DEFAULT_CONFIG_ACK_TIMEOUT_MS = 10_000;
@@ -29,7 +32,6 @@ export interface ConfigTarget {
 
 /** What the cluster's config needs from the supervisor. */
 export interface ClusterConfigDeps {
-  readonly bus: PrimaryBus<Contract>;
   /** The workers to send an update to: ready and not draining. */
   targets(): ConfigTarget[];
   /** Whether the cluster is closing. */
@@ -52,9 +54,12 @@ export class ClusterConfig<C extends Contract> {
   private value: unknown;
   private encoded: Encoded | undefined;
   private versionValue = 0;
+  /** The version each worker's welcome carried, until its bus is gone. */
+  private readonly welcomed = new Map<PeerId, number>();
 
-  /** @internal Made by `startCluster`, after {@link loadInitialConfig}. */
+  /** @internal Made by the config extension's hub side, after {@link loadInitialConfig}. */
   constructor(
+    private readonly ctx: ExtensionContext,
     private readonly contract: C,
     private readonly deps: ClusterConfigDeps,
     initial: { readonly value: unknown; readonly raw: unknown } | undefined,
@@ -64,6 +69,7 @@ export class ClusterConfig<C extends Contract> {
       this.encoded = encode(initial.raw);
       this.versionValue = 1;
     }
+    ctx.peers.onGone((id) => this.welcomed.delete(id));
   }
 
   /** The config in effect, as the contract's schema parsed it (`undefined` without a schema). */
@@ -147,17 +153,19 @@ export class ClusterConfig<C extends Contract> {
     return this.update((await readConfigFile(file)) as ConfigInput<C>);
   }
 
-  /** @internal The config a welcome carries: version and value (a fresh copy). */
-  welcome(): { readonly version: number; readonly value: unknown } | undefined {
+  /** @internal The config worker `id`'s welcome carries: version and value (a fresh copy). */
+  welcome(id: PeerId): ConfigWelcome | undefined {
+    this.welcomed.set(id, this.versionValue);
     if (this.encoded === undefined) return undefined;
     return { version: this.versionValue, value: decode(this.encoded) };
   }
 
   /**
    * @internal Sends the current version to a worker that became ready after being welcomed
-   * with an older one (an update raced its start).
+   * with an older one (an update raced its start): `welcomedVersion`, by default the one its
+   * welcome carried.
    */
-  catchUp(target: ConfigTarget, welcomedVersion: number): void {
+  catchUp(target: ConfigTarget, welcomedVersion = this.welcomed.get(target.workerId) ?? 0): void {
     const encoded = this.encoded;
     if (encoded === undefined || welcomedVersion >= this.versionValue) return;
     void this.send(target, this.versionValue, encoded).then((ack) => {
@@ -167,10 +175,10 @@ export class ClusterConfig<C extends Contract> {
 
   private send(target: ConfigTarget, version: number, encoded: Encoded): Promise<ConfigAck> {
     const { workerId, slot } = target;
-    return this.deps.bus
-      .systemCall(
-        CONFIG_METHOD,
+    return this.ctx
+      .call(
         workerId,
+        ConfigVerb.apply,
         { v: version, value: decode(encoded) },
         {
           timeoutMs: this.deps.ackTimeoutMs,

@@ -1,41 +1,26 @@
 /**
- * The worker's side of draining: the app's drain handlers (`bus.onDrain`), a graceful close of
- * HTTP servers that does not race keep-alive clients (`bus.closeOnDrain(server)`), and waiting
- * for the worker's own calls to settle before it tells the primary it is drained.
+ * The worker's side of the drain extension: the app's drain handlers (`bus.onDrain`), a graceful
+ * close of HTTP servers that does not race keep-alive clients (`bus.closeOnDrain(server)`), and
+ * waiting for the worker's own calls to settle before it tells the hub it is drained.
  *
  * @module
  */
 import type * as http from 'node:http';
-import type * as https from 'node:https';
 import net from 'node:net';
 import { BusError, toRemoteError } from '../errors.js';
-
-/** A drain handler: stop taking new work and finish what is in flight; may be async. */
-export type DrainHandler = () => unknown;
-
-/** An HTTP(S) server that `bus.closeOnDrain(server)` can close gracefully. */
-export type DrainableServer = http.Server | https.Server;
-
-/** Options of `bus.closeOnDrain(server)`. */
-export interface CloseOnDrainOptions {
-  /**
-   * Once draining, keep-alive connections idle for this many ms are closed (clients sending
-   * requests get `Connection: close` on their next response and reconnect elsewhere instead).
-   * @default 1_000
-   */
-  readonly idleGraceMs?: number;
-}
+import { sleep } from '../util/sleep.js';
+import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './types.js';
 
 /** How often a draining worker looks at its in-flight calls, in ms. */
 const POLL_MS = 10;
 
-/** @internal The worker's drain state, owned by its bus. */
+/** @internal The worker's drain state, the drain extension's worker API. */
 export class WorkerDrain {
   private readonly handlers = new Set<DrainHandler>();
   private running: Promise<void> | undefined;
 
   constructor(
-    /** Calls in flight on the bus (served and awaited), the `$drain` call itself included. */
+    /** Calls in flight on the bus (served and awaited), the `$drain.start` call included. */
     private readonly inFlight: () => number,
     private readonly report: (error: BusError) => void,
   ) {}
@@ -81,7 +66,7 @@ export class WorkerDrain {
 
   /**
    * @internal Runs every drain handler (concurrently), then waits for the calls in flight on the
-   * bus to settle (all but the `$drain` call itself). Idempotent.
+   * bus to settle (all but the `$drain.start` call itself). Idempotent.
    */
   drain(): Promise<void> {
     this.running ??= (async () => {
@@ -94,7 +79,7 @@ export class WorkerDrain {
           }
         }),
       );
-      while (this.inFlight() > 1) await new Promise((r) => setTimeout(r, POLL_MS));
+      while (this.inFlight() > 1) await sleep(POLL_MS);
     })();
     return this.running;
   }
