@@ -5,7 +5,7 @@
  */
 export { type BaseBus, type BusOptions, DEFAULT_CALL_TIMEOUT_MS } from './bus/base.js';
 export type { PrimaryBus } from './bus/primary.js';
-export { type ConnectOptions, connect, type WorkerBus } from './bus/worker.js';
+export type { WorkerCore } from './bus/worker.js';
 export type { ClusterConfig } from './config/hub.js';
 export type {
   ConfigAck,
@@ -14,6 +14,7 @@ export type {
   ConfigUpdateResult,
 } from './config/types.js';
 export type { WorkerConfig } from './config/worker.js';
+export { type ConnectOptions, connect, type WorkerApis, type WorkerBus } from './connect.js';
 export {
   type ConfigInput,
   type ConfigValue,
@@ -74,6 +75,7 @@ export type {
   WorkerState,
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
+export { startCluster } from './start-cluster.js';
 export type {
   CounterStore,
   DeleteOptions,
@@ -94,21 +96,20 @@ export type {
   Watch,
   WatchOptions,
 } from './state/types.js';
-export {
-  type CloseOptions,
-  type ClusterApp,
-  type ClusterEvents,
-  type DrainReason,
-  type KillReason,
-  type ReplaceReason,
-  type RestartOptions,
-  type RestartResult,
-  type ScaleResult,
-  type SignalOptions,
-  type SlotRestart,
-  type StartClusterOptions,
-  startCluster,
-  type WorkerExitEvent,
-  type WorkerInfo,
-  type WorkerReadyEvent,
+export type {
+  CloseOptions,
+  ClusterApp,
+  ClusterEvents,
+  DrainReason,
+  KillReason,
+  ReplaceReason,
+  RestartOptions,
+  RestartResult,
+  ScaleResult,
+  SignalOptions,
+  SlotRestart,
+  StartClusterOptions,
+  WorkerExitEvent,
+  WorkerInfo,
+  WorkerReadyEvent,
 } from './supervisor/cluster.js';

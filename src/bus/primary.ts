@@ -283,6 +283,17 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     return id;
   }
 
+  /**
+   * @internal What the hub holds for worker `id` (its peer, the methods it announced), for
+   * tests through src/internal.ts; undefined for an unknown worker.
+   */
+  inspectWorker(
+    id: number,
+  ): { readonly peer: Peer; readonly handles: ReadonlySet<string> } | undefined {
+    const entry = this.workers.get(id);
+    return entry === undefined ? undefined : { peer: entry.peer, handles: entry.handles };
+  }
+
   /** @internal Marks a worker as draining (or not): `'any'` calls avoid it. */
   setDraining(workerId: number, draining: boolean): void {
     const entry = this.workers.get(workerId);

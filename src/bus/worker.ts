@@ -3,15 +3,10 @@
  *
  * @module
  */
-import cluster from 'node:cluster';
-import { configWorker, type WorkerConfig } from '../config/extension.js';
 import type { Contract } from '../contract.js';
 import { HUB_ID, type PeerId, type Peers } from '../core/extension.js';
 import type { Origin, Target } from '../core/types.js';
-import { drainWorker, type WorkerDrain } from '../drain/extension.js';
-import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from '../drain/types.js';
 import { BusError, toBusError } from '../errors.js';
-import { type HealthChecks, healthWorker } from '../health/extension.js';
 import { copyPayload, decode, encode } from '../protocol/codec.js';
 import {
   type Encoded,
@@ -23,17 +18,8 @@ import {
 } from '../protocol/envelope.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
-import { stateExtension } from '../state/extension.js';
-import {
-  forkedByClusterbus,
-  PM2_CLUSTER_MODE_HINT,
-  pm2ClusterMode,
-  primarySignals,
-} from '../supervisor/env.js';
-import { deferSignalsToPrimary } from '../supervisor/signals.js';
-import { primaryLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
-import { checkDurationMs, MAX_TIMER_MS } from '../util/duration.js';
+import { MAX_TIMER_MS } from '../util/duration.js';
 import { BaseBus, type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
 
 /** Options of {@link connect}. */
@@ -68,7 +54,7 @@ const GATHER_GRACE_MS = 1_000;
  * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
  * all routed through the primary.
  */
-export class WorkerBus<C extends Contract> extends BaseBus<C> {
+export class WorkerCore<C extends Contract> extends BaseBus<C> {
   /** This worker's id (Node's `cluster.worker.id`). */
   readonly self: number;
   /** Always `'worker'`. */
@@ -83,14 +69,9 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     inFlight: () => this.peer.pendingCount,
     setDraining: () => {},
   };
-  /** The cluster's config as this worker runs it: `current` (typed), `version`, `onChange()`. */
-  readonly config: WorkerConfig<C>;
-  /** This worker's health checks: `addCheck(name, check)`. */
-  readonly health: HealthChecks;
   private readonly peer: Peer;
   private announceQueued = false;
   private slotValue = 0;
-  private readonly drainer: WorkerDrain;
   private readonly manualReady: boolean;
   private welcomed = false;
   private readyWanted = false;
@@ -107,16 +88,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     super(contract, options);
     this.self = workerId;
     this.manualReady = options.manualReady === true;
-    this.config = this.install(configWorker<C>(contract.config));
-    this.health = this.install(
-      healthWorker({
-        workerId,
-        slot: () => this.slotValue,
-        inFlight: () => this.pendingCount,
-        configVersion: () => this.config.version,
-      }),
-    );
-    this.drainer = this.install(drainWorker(() => this.pendingCount));
     this.peer = new Peer(
       link,
       'the primary',
@@ -159,7 +130,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
       'CLOSED',
       this.flowLimits,
     );
-    this.install(stateExtension(contract));
     const contractPrint = fingerprint(contract);
     this.peer.send({
       k: Kind.hello,
@@ -219,44 +189,6 @@ export class WorkerBus<C extends Contract> extends BaseBus<C> {
     if (!this.manualReady) return;
     this.readyWanted = true;
     if (this.welcomed) this.sendReady();
-  }
-
-  /** Whether the primary has asked this worker to drain (it is being replaced or stopped). */
-  get draining(): boolean {
-    return this.drainer.draining;
-  }
-
-  /**
-   * Registers a drain handler, run when the primary drains this worker (rolling restart,
-   * replacement, scale-down, close, SIGTERM): stop taking new work and finish what is in flight
-   * (close servers, flush queues, close pools). Handlers run concurrently; the worker reports
-   * itself drained when all have settled and its bus calls have settled, then Node disconnects
-   * it and it exits when nothing keeps it alive. The primary kills it at `drainTimeoutMs`.
-   * A handler that throws is reported on the `error` event.
-   *
-   * @returns a function that removes the handler.
-   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a handler that is not a function.
-   */
-  onDrain(handler: DrainHandler): () => void {
-    return this.drainer.onDrain(handler);
-  }
-
-  /**
-   * Closes an HTTP(S) server gracefully when this worker is drained, without failing a request:
-   * it stops accepting connections (other workers get them), answers every further request with
-   * `Connection: close` so keep-alive clients reconnect elsewhere, closes connections idle for
-   * `idleGraceMs`, and the drain waits until every connection has ended. Unlike Node's
-   * `server.close()`, it does not destroy idle keep-alive sockets at once (a client may be
-   * writing its next request on one, and would get ECONNRESET).
-   *
-   * @param server - an `http.Server` or `https.Server` (HTTP/1.1).
-   * @param options - `idleGraceMs` (default 1_000 ms).
-   * @returns a function that undoes the registration.
-   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for something that is not an
-   *   http(s) server, or a bad `idleGraceMs`.
-   */
-  closeOnDrain(server: DrainableServer, options?: CloseOnDrainOptions): () => void {
-    return this.drainer.closeOnDrain(server, options);
   }
 
   /** Calls and inbound requests not yet settled, for leak checks. */
@@ -360,91 +292,4 @@ function forged(what: string, source: number | undefined): BusError {
 
 function origin(source: number | undefined): Origin {
   return source === undefined || source === PRIMARY_ID ? 'primary' : source;
-}
-
-let current: WorkerBus<Contract> | undefined;
-
-/**
- * Connects this cluster worker to the primary's bus and resolves once the primary has answered.
- * Call it once per worker process, early (messages the primary sends before it are not seen).
- *
- * @param contract - the same contract the primary was started with.
- * @param options - `callTimeoutMs` (default 30_000 ms), `connectTimeoutMs` (default 10_000 ms),
- *   `manualReady` (default false), `signals` (default true).
- * @returns the worker's {@link WorkerBus}, its `slot` and `config.current` already set.
- * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` outside a cluster
- *   worker, at once in a worker forked by PM2's cluster mode instead of clusterbus (run PM2 in
- *   fork mode: clusterbus is the primary), or when this process already has an open bus,
- *   `TIMEOUT` when the primary does not answer within `connectTimeoutMs`, `CLOSED` when the
- *   channel closes first, `VALIDATION` when the config the primary sent fails this worker's
- *   contract (or none came though the contract has a config schema).
- */
-export function connect<C extends Contract>(
-  contract: C,
-  options: ConnectOptions = {},
-): Promise<WorkerBus<C>> {
-  return new Promise<WorkerBus<C>>((resolve, reject) => {
-    if (cluster.isPrimary || cluster.worker === undefined || typeof process.send !== 'function') {
-      reject(
-        new BusError(
-          'INVALID_ARGUMENT',
-          'connect() must be called in a cluster worker; in the primary, use startCluster()',
-        ),
-      );
-      return;
-    }
-    // A worker of another cluster manager (PM2's cluster mode) would wait for a handshake that
-    // never comes: clusterbus's primary forks its own workers.
-    if (!forkedByClusterbus() && pm2ClusterMode()) {
-      reject(new BusError('INVALID_ARGUMENT', `connect(): ${PM2_CLUSTER_MODE_HINT}`));
-      return;
-    }
-    if (current !== undefined && !current.isClosed) {
-      reject(
-        new BusError(
-          'INVALID_ARGUMENT',
-          'connect(): this worker already has an open bus; close it first',
-        ),
-      );
-      return;
-    }
-    const connectTimeoutMs = checkDurationMs(
-      options.connectTimeoutMs ?? 10_000,
-      'connectTimeoutMs',
-    );
-    const workerId = cluster.worker.id;
-    let settled = false;
-    const timer = setTimeout(() => {
-      settled = true;
-      reject(
-        new BusError(
-          'TIMEOUT',
-          `connect(): the primary did not answer within ${connectTimeoutMs} ms`,
-        ),
-      );
-      void bus.close();
-    }, connectTimeoutMs);
-    timer.unref();
-    const bus: WorkerBus<C> = new WorkerBus(contract, primaryLink(), workerId, options, (error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error === undefined) {
-        resolve(bus);
-        return;
-      }
-      reject(error);
-      void bus.close();
-    });
-    current = bus as unknown as WorkerBus<Contract>;
-    if (options.signals !== false) void bus.closed.then(deferSignalsToPrimary(primarySignals()));
-    void bus.closed.then(() => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(
-        new BusError('CLOSED', 'connect(): the channel to the primary closed before the handshake'),
-      );
-    });
-  });
 }

@@ -384,7 +384,8 @@ export class Peer {
     this.send({ k: Kind.error, i: id, e: error.toJSON() });
   }
 
-  private receive(raw: unknown): void {
+  /** @internal Reads one raw message, as the link delivers it (tests feed it directly). */
+  receive(raw: unknown): void {
     if (this.closedWith !== undefined) return;
     const parsed = parseFrame(raw);
     if (!parsed.ok) {

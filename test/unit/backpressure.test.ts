@@ -2,7 +2,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type BusError, defineContract } from '../../src/index.js';
-import type { Peer } from '../../src/protocol/peer.js';
 import { type Harness, harness, until } from './helpers.js';
 
 const contract = defineContract({
@@ -39,9 +38,7 @@ describe('backpressure', () => {
       }
       await new Promise((r) => setImmediate(r));
     }
-    const peer = (primary as unknown as { workers: Map<number, { peer: Peer }> }).workers.get(
-      1,
-    )!.peer;
+    const peer = primary.inspectWorker(1)!.peer;
     expect(peer.backlog.unwritten).toBe(16);
     expect(peer.backlog.queued).toBeGreaterThan(20);
     expect(peer.backlog.queued).toBeLessThan(60);

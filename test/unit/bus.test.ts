@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BusError, defineContract } from '../../src/index.js';
+import type { PrimaryBus } from '../../src/internal.js';
 import { type Harness, harness, rejection, until } from './helpers.js';
 
 const contract = defineContract({
@@ -16,9 +17,11 @@ const contract = defineContract({
 });
 type C = typeof contract;
 
-/** The primary's private worker table, for assertions on what it knows. */
-function internals(bus: object): { workers: Map<number, { handles: ReadonlySet<string> }> } {
-  return bus as unknown as { workers: Map<number, { handles: ReadonlySet<string> }> };
+/** What the primary knows of its workers, for assertions. */
+function internals(bus: PrimaryBus<C>): {
+  workers: { get(id: number): { handles: ReadonlySet<string> } | undefined };
+} {
+  return { workers: { get: (id) => bus.inspectWorker(id) } };
 }
 
 let h: Harness<C> | undefined;
@@ -288,14 +291,14 @@ describe('ordering and startup (regressions)', () => {
 
   it("a worker's first call and events reach handlers the primary registers right after startup", async () => {
     const { PrimaryBus } = await import('../../src/bus/primary.js');
-    const { WorkerBus } = await import('../../src/bus/worker.js');
+    const { workerBus } = await import('../../src/connect.js');
     const { memoryPair } = await import('../../src/transport/memory.js');
     let ready!: () => void;
     const isReady = new Promise<void>((r) => (ready = r));
     const primary = new PrimaryBus(contract, {}, { connected: () => ready() });
     const pair = memoryPair();
     primary.attachLink(1, pair.a);
-    const worker = new WorkerBus(contract, pair.b, 1, {}, () => {
+    const worker = workerBus(contract, pair.b, 1, {}, () => {
       // Right after connect(): before the primary has registered anything.
       worker.publish('tick', { n: 7 });
       void worker.call('primary', 'who').then((who) => results.push(who));

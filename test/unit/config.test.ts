@@ -2,9 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PrimaryBus } from '../../src/bus/primary.js';
-import { WorkerBus } from '../../src/bus/worker.js';
 import { type ClusterConfig, configHub, loadInitialConfig } from '../../src/config/extension.js';
 import type { ConfigUpdateResult } from '../../src/config/types.js';
+import { type WorkerBus, workerBus } from '../../src/connect.js';
 import { BusError, defineContract } from '../../src/index.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import { expectForbiddenBetweenWorkers, harnessPerTest } from './helpers.js';
@@ -70,7 +70,7 @@ async function setup(count: number, initial: unknown = { level: 1, at: AT }): Pr
     const pair = memoryPair();
     const ready = new Promise<void>((r) => waiting.set(id, r));
     primary.attachLink(id, pair.a);
-    const worker = new WorkerBus(contract, pair.b, id, {}, (e) => welcomeErrors.push(e));
+    const worker = workerBus(contract, pair.b, id, {}, (e) => welcomeErrors.push(e));
     workers.push(worker);
     await ready;
     return worker;
@@ -104,11 +104,11 @@ describe('welcome', () => {
       },
     );
     primary.attachLink(1, pair.a);
-    const worker = new WorkerBus(contract, pair.b, 1, {}, (e) => errors.push(e));
+    const worker = workerBus(contract, pair.b, 1, {}, (e) => errors.push(e));
     const bare = memoryPair();
     const primary2 = new PrimaryBus(contract, {}, { connected: () => {} });
     primary2.attachLink(1, bare.a);
-    const worker2 = new WorkerBus(contract, bare.b, 1, {}, (e) => errors.push(e));
+    const worker2 = workerBus(contract, bare.b, 1, {}, (e) => errors.push(e));
     await new Promise((r) => setTimeout(r, 20));
     expect(errors.map((e) => e?.code)).toEqual(['VALIDATION', 'VALIDATION']);
     expect(errors[0]!.issues?.[0]?.path).toEqual(['level']);

@@ -1,7 +1,7 @@
 /** The health protocol over in-memory links: reports, checks, misses, memory, malformed input. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PrimaryBus } from '../../src/bus/primary.js';
-import { WorkerBus } from '../../src/bus/worker.js';
+import { type WorkerBus, workerBus } from '../../src/connect.js';
 import { healthHub } from '../../src/health/extension.js';
 import { type HealthMonitor, resolveHealthOptions } from '../../src/health/hub.js';
 import type { HealthReport, UnhealthyReason } from '../../src/health/types.js';
@@ -44,7 +44,7 @@ async function setup(options: Parameters<typeof resolveHealthOptions>[0]): Promi
   const primary = new PrimaryBus<Contract>(contract, {}, { connected: () => connected() });
   const pair = memoryPair();
   primary.attachLink(1, pair.a);
-  const worker = new WorkerBus<Contract>(contract, pair.b, 1, {}, () => {});
+  const worker = workerBus<Contract>(contract, pair.b, 1, {}, () => {});
   await ready;
   const unhealthy: Rig['unhealthy'] = [];
   const reports: HealthReport[] = [];

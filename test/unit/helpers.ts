@@ -1,7 +1,7 @@
 /** An in-memory primary + workers harness for protocol unit tests: no processes, no cluster. */
 import { afterEach, expect } from 'vitest';
 import { PrimaryBus } from '../../src/bus/primary.js';
-import { WorkerBus } from '../../src/bus/worker.js';
+import { type WorkerBus, workerBus } from '../../src/connect.js';
 import type { Contract } from '../../src/contract.js';
 import type { BusError } from '../../src/errors.js';
 import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
@@ -59,7 +59,7 @@ export async function harness<C extends Contract>(
     const pair = memoryPair();
     pairs.push(pair);
     primary.attachLink(id, pair.a);
-    workers.push(new WorkerBus(contract, pair.b, id, options, () => {}));
+    workers.push(workerBus(contract, pair.b, id, options, () => {}));
   }
   await readyPromise;
   primary.release(); // as startCluster does once every worker is ready

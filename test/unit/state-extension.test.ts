@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { PrimaryBus } from '../../src/bus/primary.js';
-import { WorkerBus } from '../../src/bus/worker.js';
+import { workerBus } from '../../src/connect.js';
 import type { ExtensionContext } from '../../src/core/extension.js';
 import { type BusError, defineContract } from '../../src/index.js';
 import { Kind, MARKER } from '../../src/protocol/envelope.js';
@@ -31,7 +31,7 @@ describe('the state extension', () => {
     const pair = memoryPair();
     primary.attachLink(1, pair.a);
     // The worker's bus installs its own (client only) in its constructor.
-    const worker = new WorkerBus(contract, pair.b, 1, {}, () => {});
+    const worker = workerBus(contract, pair.b, 1, {}, () => {});
     await ready;
     try {
       expect(primary.store('hits')).toBe(api.store('hits'));
@@ -128,7 +128,7 @@ describe('the state extension', () => {
     const pair = memoryPair();
     const alone = new PrimaryBus(contract, {}, { connected: () => {} });
     alone.attachLink(1, pair.a);
-    const worker = new WorkerBus(contract, pair.b, 1, {}, () => {});
+    const worker = workerBus(contract, pair.b, 1, {}, () => {});
     try {
       // A worker's context (its bus has its own state extension already).
       const onWorker = { side: 'worker' } as ExtensionContext;

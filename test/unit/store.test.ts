@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PrimaryBus } from '../../src/bus/primary.js';
-import { WorkerBus } from '../../src/bus/worker.js';
+import { type WorkerBus, workerBus } from '../../src/connect.js';
 import { BusError, type Contract, defineContract } from '../../src/index.js';
 import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
 import type { StoreChange } from '../../src/state/types.js';
@@ -146,7 +146,7 @@ describe('validation', () => {
     const primary = new PrimaryBus(loose, {}, { connected: () => connected() });
     const pair = memoryPair();
     primary.attachLink(1, pair.a);
-    const worker = new WorkerBus(strict, pair.b, 1, {}, () => {});
+    const worker = workerBus(strict, pair.b, 1, {}, () => {});
     await ready;
     const local = await StoreHost.open(primary);
     try {

@@ -1,0 +1,84 @@
+/**
+ * The primary's composition root: `startCluster()` resolves the options, loads the initial config
+ * and the stores' snapshot, builds the running cluster (the bus core, the supervisor and the
+ * hub sides of its extensions), installs the shared state, forks the workers and waits for them.
+ *
+ * @module
+ */
+import cluster from 'node:cluster';
+import { loadInitialConfig } from './config/hub.js';
+import type { Contract } from './contract.js';
+import { BusError, toBusError } from './errors.js';
+import { stateExtension } from './state/extension.js';
+import { StoreHost } from './state/host.js';
+import { ClusterApp } from './supervisor/cluster.js';
+import { PM2_CLUSTER_MODE_HINT, pm2ClusterMode } from './supervisor/env.js';
+import { resolveOptions, type StartClusterOptions } from './supervisor/options.js';
+
+/**
+ * Starts a cluster in the primary: validates the initial config, forks `workers` workers into
+ * slots 0..N-1 running `exec` (by default this same script, which should call {@link connect}
+ * when `cluster.isPrimary` is false), and resolves once every one of them is ready. Then, unless
+ * turned off: health pings, and the signal listeners.
+ *
+ * @returns the running {@link ClusterApp}: `app.bus`, `app.config`, `app.workers()`,
+ *   `app.health()`, `app.restart()`, `app.scale()`, lifecycle events, `app.close()`.
+ * Each worker's stderr goes through the primary (forwarded to its stderr unchanged, the last
+ * lines kept to explain a failed start); its stdout is inherited.
+ *
+ * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` when called outside
+ *   the primary (under PM2's cluster mode, saying to use fork mode) or with a bad option,
+ *   `VALIDATION` when the initial config fails the contract's config schema (no worker is
+ *   forked), `STARTUP_FAILED` at once when a slot's worker exits before it is ready twice in a
+ *   row with the same cause (same exit code or signal, same last stderr line), or once with
+ *   `restart: false` or at the restart limit: `data` is `{ slot, workerId, exitCode, signal,
+ *   stderr }` (`stderr`: its last 20 lines, at most 4 KiB), the message names them; `TIMEOUT` when
+ *   the workers are not ready within `readyTimeoutMs` (the message says, per worker, whether it
+ *   never connected or connected with `manualReady` and never called `bus.ready()`); `PERSIST_FAILED`
+ *   when `persist.file` exists but cannot be read, or its directory cannot be written (no worker
+ *   is forked). After a rejection, every forked worker has been ended.
+ */
+export async function startCluster<C extends Contract>(
+  options: StartClusterOptions<C>,
+): Promise<ClusterApp<C>> {
+  if (!cluster.isPrimary) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      pm2ClusterMode()
+        ? `startCluster() must be called in the primary, and ${PM2_CLUSTER_MODE_HINT}`
+        : 'startCluster() must be called in the primary; in a worker, use connect()',
+    );
+  }
+  const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
+  const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
+  const app = new ClusterApp(options, resolved, initial);
+  try {
+    app.storeHost = await StoreHost.load(options.contract, {
+      ...options.store,
+      persist: options.persist,
+      maxDepth: options.maxDepth,
+      maxPayloadBytes: options.maxPayloadBytes,
+      report: (error) => app.bus.emit('error', error),
+    });
+    app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+  } catch (error) {
+    await app.close({ timeoutMs: 1_000 }); // nothing forked yet
+    throw error;
+  }
+  for (let i = 0; i < resolved.workers; i++) app.slots.addSlot();
+  try {
+    await app.waitAllReady(resolved.readyTimeoutMs);
+  } catch (error) {
+    // The startup failure is what to throw; a last snapshot that failed too is still told.
+    await app.close({ timeoutMs: 1_000 }).catch((closing: unknown) => {
+      const e = toBusError(closing, 'PERSIST_FAILED');
+      process.emitWarning(e.message, { type: 'BusWarning', code: e.code });
+    });
+    throw error;
+  }
+  app.listenToSignals();
+  // Requests and events for the primary that arrived during startup run once the code after
+  // `await startCluster()` has registered its handlers (see PrimaryBus.release).
+  app.bus.release();
+  return app;
+}
