@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { Worker } from 'node:cluster';
 import type { Contract } from '../contract.js';
 import { HUB_ID, type PeerId, type Peers } from '../core/extension.js';
 import type { Target } from '../core/types.js';
@@ -30,7 +29,6 @@ import {
   Peer,
 } from '../protocol/peer.js';
 import { describeRequest, PendingCalls } from '../protocol/pending.js';
-import { workerLink } from '../transport/cluster.js';
 import type { Link } from '../transport/link.js';
 import {
   BaseBus,
@@ -140,12 +138,10 @@ export class PrimaryBus<C extends Contract> extends BaseBus<C> {
     return n;
   }
 
-  /** @internal Starts speaking the protocol with a forked worker (before it is online). */
-  attach(worker: Worker): void {
-    this.attachLink(worker.id, workerLink(worker));
-  }
-
-  /** @internal Same as {@link attach}, over any link (in-memory tests). */
+  /**
+   * @internal Starts speaking the protocol with worker `id` over `link` (made by the supervisor
+   * for a forked worker, before it is online; an in-memory link in tests).
+   */
   attachLink(id: number, link: Link): void {
     const entry: WorkerEntry = {
       id,

@@ -13,6 +13,7 @@ import type { Contract } from '../contract.js';
 import type { DrainHub } from '../drain/extension.js';
 import { BusError } from '../errors.js';
 import type { WorkerState } from '../health/types.js';
+import { workerLink } from '../transport/cluster.js';
 import { RestartWindow } from './backoff.js';
 import { workerEnv } from './env.js';
 import type {
@@ -207,7 +208,7 @@ export class Slots {
       },
     };
     this.records.set(worker.id, record);
-    this.bus.attach(worker);
+    this.bus.attachLink(worker.id, workerLink(worker));
     worker.on('online', () =>
       this.events.emit('worker:online', {
         workerId: worker.id,
