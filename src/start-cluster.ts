@@ -1,14 +1,17 @@
 /**
  * The primary's composition root: `startCluster()` resolves the options, loads the initial config
- * and the stores' snapshot, builds the running cluster (the bus core, the supervisor and the
- * hub sides of its extensions), installs the shared state, forks the workers and waits for them.
+ * and the stores' snapshot, builds the running cluster (the bus core and the supervisor),
+ * installs the hub sides of the extensions (config, drain, health, the shared state), forks the
+ * workers and waits for them. Nothing else names an extension on this side.
  *
  * @module
  */
 import cluster from 'node:cluster';
-import { loadInitialConfig } from './config/hub.js';
+import { configHub, loadInitialConfig } from './config/extension.js';
 import type { Contract } from './contract.js';
+import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
+import { healthHub } from './health/extension.js';
 import { stateExtension } from './state/extension.js';
 import { StoreHost } from './state/host.js';
 import { ClusterApp } from './supervisor/cluster.js';
@@ -51,7 +54,33 @@ export async function startCluster<C extends Contract>(
   }
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
-  const app = new ClusterApp(options, resolved, initial);
+  const app = new ClusterApp(options, resolved, (app) => ({
+    config: app.bus.install(
+      configHub(
+        options.contract,
+        {
+          targets: () => app.readyTargets(),
+          closing: () => app.isClosing,
+          updated: (result) => app.emit('config:update', result),
+          error: (error) => app.emit('config:error', { error, source: 'catch-up' }),
+          ackTimeoutMs: resolved.configAckTimeoutMs,
+          configFile: options.configFile,
+        },
+        initial,
+      ),
+    ),
+    drain: app.bus.install(drainHub()),
+    monitor:
+      resolved.health === undefined
+        ? undefined
+        : app.bus.install(
+            healthHub(resolved.health, {
+              unhealthy: (workerId, reason, detail) => app.onUnhealthy(workerId, reason, detail),
+              report: (report) => app.emit('worker:health', report),
+              error: (error) => app.fail(error),
+            }),
+          ),
+  }));
   try {
     app.storeHost = await StoreHost.load(options.contract, {
       ...options.store,

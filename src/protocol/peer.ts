@@ -8,14 +8,7 @@
  */
 import { BusError, type BusErrorCode } from '../errors.js';
 import type { Link } from '../transport/link.js';
-import {
-  checkEncoded,
-  checkValue,
-  DEFAULT_MAX_DEPTH,
-  encodedSize,
-  MAX_MAX_DEPTH,
-  type PayloadLimits,
-} from './codec.js';
+import { checkEncoded, checkValue, encodedSize, type PayloadLimits } from './codec.js';
 import {
   type ByeFrame,
   type Encoded,
@@ -25,17 +18,25 @@ import {
   type HandlersFrame,
   type HelloFrame,
   Kind,
-  MARKER,
   type Outgoing,
   type Parsed,
-  PROTOCOL_VERSION,
   parseFrame,
   parseInnerFrame,
   type RequestFrame,
   type ResponseFrame,
   type WelcomeFrame,
 } from './envelope.js';
+import {
+  checkGather,
+  DEFAULT_FLOW_LIMITS,
+  errorOverLimits,
+  type FlowLimits,
+  refusal,
+} from './limits.js';
+import { Outbox } from './outbox.js';
 import { describeRequest, PendingCalls } from './pending.js';
+
+export { DEFAULT_FLOW_LIMITS, type FlowLimits } from './limits.js';
 
 /** Frames a peer hands to its owner untouched. */
 export type ControlFrame = HelloFrame | WelcomeFrame | HandlersFrame | ByeFrame;
@@ -106,49 +107,6 @@ export interface RequestOptions {
 /** A request as its sender builds it; the peer assigns `i`. */
 export type OutgoingRequest = Omit<Outgoing<RequestFrame>, 'i'> & { i?: number };
 
-/** Bounds of coalescing, of the outbound queue, and of what is received. */
-export interface FlowLimits {
-  /** At most this many frames in one message. */
-  readonly maxFrames: number;
-  /**
-   * At most about this many bytes of payload in one message; a frame larger than this is sent
-   * on its own. Large messages make the two processes take turns instead of working in parallel.
-   */
-  readonly maxBytes: number;
-  /**
-   * At most this many messages handed to the channel and not yet written out; past it, frames
-   * wait in the queue (the peer is not reading fast enough).
-   */
-  readonly maxUnwritten: number;
-  /**
-   * At most about this many bytes waiting in the queue; past it, new requests and events are
-   * refused with `OVERLOADED` (answers and cancels still queue: they settle what is in flight).
-   */
-  readonly maxQueueBytes: number;
-  /**
-   * Received payloads (inputs, results, events, errors) over this many bytes of JSON, or nested
-   * deeper than `maxDepth`, are refused where they are received: the request is answered with
-   * the error, the pending call rejects with it, the event is dropped; each is reported.
-   */
-  readonly maxPayloadBytes: number;
-  /** Received payloads nested deeper than this many levels are refused (see `maxPayloadBytes`). */
-  readonly maxDepth: number;
-}
-
-/**
- * maxFrames measured with bench/probe.ts on the 2-core machine (64 B, 256 in flight): 16 frames
- * 1.14x raw, 32 1.22x, 64 1.92x, 128 1.77x, 256 1.54x: smaller batches let both processes work
- * at once.
- */
-export const DEFAULT_FLOW_LIMITS: FlowLimits = {
-  maxFrames: 64,
-  maxBytes: 32 * 1024,
-  maxUnwritten: 16,
-  maxQueueBytes: 32 * 1024 * 1024,
-  maxPayloadBytes: 8 * 1024 * 1024,
-  maxDepth: DEFAULT_MAX_DEPTH,
-};
-
 /** The protocol over one link. */
 export class Peer {
   private nextId = 1;
@@ -156,15 +114,8 @@ export class Peer {
   private readonly inbound = new Map<number, InboundCall>();
   private readonly unsubscribe: Array<() => void>;
   private closedWith: { code: BusErrorCode; message: string } | undefined;
-  /** Frames not yet handed to the link ("queued"), with their approximate sizes. */
-  private queue: Outgoing[] = [];
-  private sizes: number[] = [];
-  private queuedBytes = 0;
-  private flushScheduled = false;
-  /** Messages handed to the link and not yet written out ("in the channel"). */
-  private unwritten = 0;
-  /** The queue stopped flushing because `maxUnwritten` messages were not yet written. */
-  private held = false;
+  /** What is sent, on its way to the link: coalescing, backpressure, `maxQueueBytes`. */
+  private readonly outbox: Outbox;
   /** The bounds of what this peer accepts from the other end. */
   private readonly received: PayloadLimits;
 
@@ -183,6 +134,9 @@ export class Peer {
     private readonly limits: FlowLimits = DEFAULT_FLOW_LIMITS,
   ) {
     this.received = { maxBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth };
+    this.outbox = new Outbox(link, limits, () =>
+      this.close(this.exitCode, `${this.name} is not connected`),
+    );
     this.unsubscribe = [
       link.onMessage((m) => this.receive(m)),
       link.onClose(() => this.close(this.exitCode, `${this.name} exited or disconnected`)),
@@ -206,12 +160,12 @@ export class Peer {
 
   /** Whether the outbound queue is over `maxQueueBytes`: new requests and events are refused. */
   get overloaded(): boolean {
-    return this.queuedBytes >= this.limits.maxQueueBytes;
+    return this.outbox.overloaded;
   }
 
   /** Frames waiting in the queue, and messages in the channel not yet written (for tests). */
   get backlog(): { readonly queued: number; readonly unwritten: number } {
-    return { queued: this.queue.length, unwritten: this.unwritten };
+    return this.outbox.backlog;
   }
 
   /**
@@ -225,86 +179,15 @@ export class Peer {
    * @param bytes - the frame's approximate size, if the caller knows it.
    */
   send(frame: Outgoing, bytes?: number): boolean {
-    if (this.closedWith !== undefined) return false;
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(this.scheduledFlush);
-      if (this.queue.length === 0 && this.unwritten < this.limits.maxUnwritten) {
-        this.write({ [MARKER]: PROTOCOL_VERSION, ...frame });
-        return this.closedWith === undefined;
-      }
-    }
-    const size = bytes ?? estimate(frame);
-    this.queue.push(frame);
-    this.sizes.push(size);
-    this.queuedBytes += size;
-    if (this.queue.length >= this.limits.maxFrames || this.queuedBytes >= this.limits.maxBytes) {
-      this.flush();
-    }
-    return true;
+    return this.outbox.send(frame, bytes);
   }
-
-  private readonly scheduledFlush = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
-
-  /**
-   * Called by the link as each message is written out. Resumes a queue that backpressure held
-   * (otherwise the end-of-tick flush does it, so that batches stay full).
-   */
-  private readonly written = (): void => {
-    this.unwritten--;
-    if (this.held && this.unwritten < this.limits.maxUnwritten) {
-      this.held = false;
-      this.flush();
-    }
-  };
 
   /**
    * Hands queued frames to the link while it has room: one frame as itself, several as one
    * batch of at most `maxFrames` frames and about `maxBytes` bytes (a larger frame goes alone).
    */
   flush(): void {
-    const { maxFrames, maxBytes, maxUnwritten } = this.limits;
-    const queue = this.queue;
-    const sizes = this.sizes;
-    let start = 0;
-    while (start < queue.length && this.unwritten < maxUnwritten && this.closedWith === undefined) {
-      let end = start;
-      let bytes = 0;
-      while (
-        end < queue.length &&
-        end - start < maxFrames &&
-        (end === start || bytes + sizes[end]! <= maxBytes)
-      ) {
-        bytes += sizes[end]!;
-        end++;
-      }
-      this.queuedBytes -= bytes;
-      if (end - start === 1) this.write({ [MARKER]: PROTOCOL_VERSION, ...queue[start]! });
-      else this.write({ [MARKER]: PROTOCOL_VERSION, k: Kind.batch, f: queue.slice(start, end) });
-      start = end;
-    }
-    if (start < queue.length && this.unwritten >= maxUnwritten) this.held = true;
-    if (start === 0 || this.queue !== queue) return;
-    if (start >= queue.length) {
-      this.queue = [];
-      this.sizes = [];
-      this.queuedBytes = 0;
-    } else {
-      this.queue = queue.slice(start);
-      this.sizes = sizes.slice(start);
-    }
-  }
-
-  private write(message: object): void {
-    if (this.closedWith !== undefined) return;
-    this.unwritten++;
-    if (!this.link.send(message, this.written)) {
-      this.unwritten--;
-      this.close(this.exitCode, `${this.name} is not connected`);
-    }
+    this.outbox.flush();
   }
 
   /**
@@ -351,7 +234,7 @@ export class Peer {
       reject(
         new BusError(
           'OVERLOADED',
-          `${request} refused: ${this.queuedBytes} bytes wait to be sent to ${this.name}, over maxQueueBytes (${this.limits.maxQueueBytes}); it is not keeping up`,
+          `${request} refused: ${this.outbox.queuedBytes} bytes wait to be sent to ${this.name}, over maxQueueBytes (${this.limits.maxQueueBytes}); it is not keeping up`,
         ),
       );
       return 0;
@@ -416,7 +299,7 @@ export class Peer {
         }
         const refused = checkEncoded(frame, this.received);
         if (refused !== undefined) {
-          const error = this.refusal(`request '${frame.m}'`, refused);
+          const error = refusal(`request '${frame.m}'`, this.name, refused);
           this.send({ k: Kind.error, i: frame.i, e: error.toJSON() });
           this.handlers.invalid(this, error.message, error.code);
           return;
@@ -428,9 +311,11 @@ export class Peer {
       }
       case Kind.response: {
         const refused =
-          frame.a === undefined ? checkEncoded(frame, this.received) : this.checkGather(frame.a);
+          frame.a === undefined
+            ? checkEncoded(frame, this.received)
+            : checkGather(frame.a, this.received, this, this.handlers);
         if (refused !== undefined) {
-          const error = this.refusal('an answer', refused);
+          const error = refusal('an answer', this.name, refused);
           if (this.pending.reject(frame.i, error))
             this.handlers.invalid(this, error.message, error.code);
           return;
@@ -441,7 +326,7 @@ export class Peer {
       case Kind.error: {
         const refused = checkValue(frame.e, this.received);
         if (typeof refused !== 'number') {
-          const error = this.refusal('an error answer', refused);
+          const error = refusal('an error answer', this.name, refused);
           if (this.pending.reject(frame.i, error))
             this.handlers.invalid(this, error.message, error.code);
           return;
@@ -460,7 +345,7 @@ export class Peer {
       case Kind.event: {
         const refused = checkEncoded(frame, this.received);
         if (refused !== undefined) {
-          const error = this.refusal(`event '${frame.m}'`, refused);
+          const error = refusal(`event '${frame.m}'`, this.name, refused);
           this.handlers.invalid(this, `${error.message}; dropped`, error.code);
           return;
         }
@@ -477,44 +362,13 @@ export class Peer {
             ? checkEncoded(frame.x, this.received)
             : errorOverLimits(frame, this.received);
         if (refused !== undefined) {
-          const error = this.refusal(`a '${frame.k}' frame`, refused);
+          const error = refusal(`a '${frame.k}' frame`, this.name, refused);
           this.handlers.invalid(this, error.message, error.code);
           return;
         }
         this.handlers.control(this, frame);
       }
     }
-  }
-
-  /** The error a frame over this side's limits is refused with, saying who sent what. */
-  private refusal(what: string, cause: BusError): BusError {
-    return new BusError(
-      cause.code,
-      `${what} from ${this.name} was refused on receipt: ${cause.message}`,
-      {
-        ...(cause.data === undefined ? {} : { data: cause.data }),
-      },
-    );
-  }
-
-  /**
-   * Checks each item of a gather answer; an item over the limits becomes that worker's error.
-   * Never refuses the whole list (one worker's answer does not fail the others).
-   */
-  private checkGather(items: GatherItem[]): undefined {
-    for (const item of items) {
-      const refused =
-        item.e === undefined
-          ? checkEncoded(item, this.received)
-          : errorOverLimits(item.e, this.received);
-      if (refused === undefined) continue;
-      const error = this.refusal(`worker ${item.w}'s answer`, refused);
-      delete item.p;
-      delete item.q;
-      item.e = error.toJSON();
-      this.handlers.invalid(this, error.message, error.code);
-    }
-    return undefined;
   }
 
   /**
@@ -524,10 +378,7 @@ export class Peer {
    */
   close(code: BusErrorCode, message: string): void {
     if (this.closedWith !== undefined) return;
-    if (this.link.connected) this.flush();
-    this.queue = [];
-    this.sizes = [];
-    this.queuedBytes = 0;
+    this.outbox.close(this.link.connected);
     this.closedWith = { code, message };
     for (const u of this.unsubscribe) u();
     this.pending.rejectAll(code, (label) => `${label} failed: ${message}`);
@@ -537,21 +388,4 @@ export class Peer {
     for (const call of inbound) call.abort(reason);
     this.handlers.closed(this);
   }
-}
-
-function errorOverLimits(e: unknown, limits: PayloadLimits): BusError | undefined {
-  const size = checkValue(e, limits);
-  return typeof size === 'number' ? undefined : size;
-}
-
-const UNBOUNDED: PayloadLimits = { maxBytes: Number.POSITIVE_INFINITY, maxDepth: MAX_MAX_DEPTH };
-
-/** A frame's size for the queue bounds: its payload's (recorded when encoded or received). */
-function estimate(frame: Outgoing): number {
-  if ('p' in frame || 'q' in frame) return encodedSize(frame as Encoded);
-  if ('e' in frame) {
-    const size = checkValue(frame.e, UNBOUNDED);
-    return 32 + (typeof size === 'number' ? size : 0);
-  }
-  return 32;
 }

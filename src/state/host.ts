@@ -1,17 +1,19 @@
 /**
- * The hub side of the state extension: the store host, every store's entries and revision
- * counter, TTL expiry, watches by process, the lock table, and snapshot persistence. It serves
- * the state protocol (`$state.<verb>`, callable by every process) on the hub's extension context;
- * each operation is a synchronous function of the current state, so the hub applies them one at
- * a time, in arrival order. Its snapshot is loaded before it serves ({@link StoreHost.load}).
+ * The hub side of the state extension: the store host, which holds the stores' entries (with
+ * their revisions and TTL expiry: entries.ts), watches by process, the lock table, and snapshot
+ * persistence. It serves the state protocol (`$state.<verb>`, callable by every process) on the
+ * hub's extension context; each operation is a synchronous function of the current state, so the
+ * hub applies them one at a time, in arrival order. Its snapshot is loaded before it serves
+ * ({@link StoreHost.load}).
  *
  * @module
  */
-import type { Contract, Schema } from '../contract.js';
+import type { Contract } from '../contract.js';
 import type { Extension, ExtensionContext } from '../core/extension.js';
 import type { HandlerContext, Origin } from '../core/types.js';
 import { BusError } from '../errors.js';
 import { DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
+import { StoreEntries } from './entries.js';
 import { ExpiryQueue } from './expiry.js';
 import { stateExtension } from './extension.js';
 import {
@@ -22,16 +24,10 @@ import {
   type StoreHostConfig,
 } from './host-config.js';
 import { type Grant, LockTable } from './lock.js';
-import {
-  preparePersistDir,
-  readSnapshot,
-  type SnapshotData,
-  type SnapshotEntry,
-  SnapshotWriter,
-} from './persist.js';
-import { type ChangeMessage, parseWire, Req, Verb, type WireEntry } from './protocol.js';
+import { preparePersistDir, readSnapshot, SnapshotWriter } from './persist.js';
+import { type ChangeMessage, parseWire, Req, Verb } from './protocol.js';
+import type { SnapshotData } from './snapshot.js';
 import type { StateApi } from './types.js';
-import { isNumberSchema, keepable, type ValueLimits } from './values.js';
 import { matches, WatchTable } from './watches.js';
 
 export {
@@ -63,22 +59,6 @@ export interface StoreHostStats {
   readonly waiters: number;
 }
 
-interface Entry {
-  readonly value: unknown;
-  readonly revision: number;
-  readonly expiresAt: number | undefined;
-}
-
-interface Bucket {
-  readonly name: string;
-  readonly schema: Schema;
-  /** Whether the schema takes numbers: `increment` is allowed. */
-  readonly numeric: boolean;
-  readonly maxEntries: number;
-  readonly entries: Map<string, Entry>;
-  revision: number;
-}
-
 type VerbName = (typeof Verb)[keyof typeof Verb];
 
 /**
@@ -87,19 +67,17 @@ type VerbName = (typeof Verb)[keyof typeof Verb];
  * extension's close, if not closed before).
  */
 export class StoreHost {
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly watches: WatchTable;
+  /** Every store's entries, revisions and expiries. */
+  private readonly stores: StoreEntries;
+  /** TTL expiry of every store: one heap and one timer. */
   private readonly expiry: ExpiryQueue;
-  /** Entries that have an expiry, every store: to tell when stale heap items pile up. */
-  private ttlEntries = 0;
+  private readonly watches: WatchTable;
   private readonly locks: LockTable;
   private readonly reportTo: ((error: BusError) => void) | undefined;
   /** The hub's extension context, once the host serves on it. */
   private ctx: ExtensionContext | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly snapshots: SnapshotWriter | undefined;
-  /** What a kept value must fit: the bus's limits. */
-  private readonly valueLimits: ValueLimits;
   private closing: Promise<void> | undefined;
 
   /**
@@ -146,26 +124,22 @@ export class StoreHost {
     snapshot: SnapshotData | undefined,
   ) {
     this.reportTo = config.report;
-    for (const [name, schema] of contract.stores) {
-      this.buckets.set(name, {
-        name,
-        schema,
-        numeric: isNumberSchema(schema),
-        maxEntries: limits.get(name) ?? config.maxEntries ?? DEFAULT_MAX_ENTRIES,
-        entries: new Map(),
-        revision: 0,
-      });
-    }
     this.watches = new WatchTable(
       (to, verb, message) => this.ctx?.send(to, verb, message) ?? false,
       config.maxWatchesPerProcess,
     );
-    this.expiry = new ExpiryQueue(() => this.sweep());
-    this.valueLimits = {
-      maxDepth: config.maxDepth ?? DEFAULT_MAX_DEPTH,
-      maxPayloadBytes: config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-    };
-    if (snapshot !== undefined) this.load(snapshot);
+    this.expiry = new ExpiryQueue(() => this.stores.sweep());
+    this.stores = new StoreEntries(
+      contract,
+      (name) => limits.get(name) ?? config.maxEntries ?? DEFAULT_MAX_ENTRIES,
+      {
+        maxDepth: config.maxDepth ?? DEFAULT_MAX_DEPTH,
+        maxPayloadBytes: config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      },
+      this.expiry,
+      (store, key, op, value, revision) => this.changed(store, key, op, value, revision),
+    );
+    if (snapshot !== undefined) this.stores.load(snapshot.stores);
     const persist = config.persist;
     this.snapshots =
       persist === undefined
@@ -185,11 +159,8 @@ export class StoreHost {
     return this.closing !== undefined;
   }
 
-  /** Counts of entries, watches, leases and waiters. */
   stats(): StoreHostStats {
-    const entries: Record<string, number> = {};
-    for (const b of this.buckets.values()) entries[b.name] = b.entries.size;
-    return { entries, ...this.watches.stats(), ...this.locks.stats() };
+    return { entries: this.stores.counts(), ...this.watches.stats(), ...this.locks.stats() };
   }
 
   // ------------------------------------------------------------------ wiring
@@ -273,114 +244,43 @@ export class StoreHost {
       else throw error;
     }
   }
-
-  private bucket(name: string): Bucket {
-    const b = this.buckets.get(name);
-    if (b === undefined) {
-      throw new BusError('INVALID_ARGUMENT', `'${name}' is not a store of the contract`);
-    }
-    return b;
-  }
-
   // ------------------------------------------------------------------ operations
 
-  private get(input: unknown): WireEntry | null {
+  private get(input: unknown): ReturnType<StoreEntries['get']> {
     const { s, k } = parseWire(Req.get, input, 'INVALID_ARGUMENT', 'store get');
-    return wire(this.live(this.bucket(s), k));
+    return this.stores.get(s, k);
   }
 
-  private set(
-    input: unknown,
-  ): { ok: true; r: number; x?: number } | { ok: false; cur: WireEntry | null } {
+  private set(input: unknown): ReturnType<StoreEntries['set']> {
     const req = parseWire(Req.set, input, 'INVALID_ARGUMENT', 'store set');
-    const b = this.bucket(req.s);
-    if (req.v === undefined) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `store '${b.name}' key '${req.k}': a value cannot be undefined (use delete)`,
-      );
-    }
-    const value = this.validate(b, req.k, req.v);
-    const cur = this.live(b, req.k);
-    if (req.if !== undefined && (cur?.revision ?? 0) !== req.if) {
-      return { ok: false, cur: wire(cur) };
-    }
-    if (cur === undefined) this.ensureRoom(b, req.k);
-    const expiresAt = req.ttl === undefined ? undefined : Date.now() + req.ttl;
-    const revision = this.write(b, req.k, value, expiresAt);
-    return expiresAt === undefined
-      ? { ok: true, r: revision }
-      : { ok: true, r: revision, x: expiresAt };
+    return this.stores.set(req.s, req.k, req.v, req.if, req.ttl);
   }
 
-  private increment(input: unknown): { v: unknown; r: number } {
+  private increment(input: unknown): ReturnType<StoreEntries['increment']> {
     const req = parseWire(Req.increment, input, 'INVALID_ARGUMENT', 'store increment');
-    const b = this.bucket(req.s);
-    if (!b.numeric) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `store '${b.name}': increment needs a store of numbers (its schema is not a number)`,
-      );
-    }
-    const cur = this.live(b, req.k);
-    const old = cur === undefined ? 0 : cur.value;
-    if (typeof old !== 'number') {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `store '${b.name}' key '${req.k}': increment needs a number, the entry holds a ${typeof old}`,
-      );
-    }
-    const next = this.validate(b, req.k, old + req.by);
-    if (cur === undefined) this.ensureRoom(b, req.k);
-    const expiresAt =
-      cur !== undefined ? cur.expiresAt : req.ttl === undefined ? undefined : Date.now() + req.ttl;
-    return { v: next, r: this.write(b, req.k, next, expiresAt) };
+    return this.stores.increment(req.s, req.k, req.by, req.ttl);
   }
 
-  private delete(input: unknown): { ok: true; r: number } | { ok: false; cur: WireEntry | null } {
+  private delete(input: unknown): ReturnType<StoreEntries['delete']> {
     const req = parseWire(Req.delete, input, 'INVALID_ARGUMENT', 'store delete');
-    const b = this.bucket(req.s);
-    const cur = this.live(b, req.k);
-    if (req.if !== undefined && (cur?.revision ?? 0) !== req.if) {
-      return { ok: false, cur: wire(cur) };
-    }
-    if (cur === undefined) return { ok: true, r: 0 };
-    return { ok: true, r: this.remove(b, req.k, cur, 'delete') };
+    return this.stores.delete(req.s, req.k, req.if);
   }
 
   private keys(input: unknown): string[] {
     const { s, p } = parseWire(Req.keys, input, 'INVALID_ARGUMENT', 'store keys');
-    const b = this.bucket(s);
-    const now = Date.now();
-    const keys: string[] = [];
-    const due: string[] = [];
-    for (const [key, e] of b.entries) {
-      if (p !== undefined && !key.startsWith(p)) continue;
-      if (e.expiresAt !== undefined && e.expiresAt <= now) due.push(key);
-      else keys.push(key);
-    }
-    for (const key of due) this.live(b, key, now);
-    return keys.sort();
+    return this.stores.keys(s, p);
   }
 
   private watch(input: unknown, origin: Origin): number {
     const req = parseWire(Req.watch, input, 'INVALID_ARGUMENT', 'store watch');
-    const b = this.bucket(req.s);
+    const b = this.stores.bucket(req.s);
     if (req.k !== undefined && req.p !== undefined) {
       throw new BusError('INVALID_ARGUMENT', 'watch: give a key or a prefix, not both');
     }
     const reg = { origin, id: req.w, store: b.name, key: req.k, prefix: req.p };
     this.watches.add(reg);
     if (req.init === true) {
-      const now = Date.now();
-      const initial: Array<[string, Entry]> = [];
-      for (const [key, e] of b.entries) {
-        if (matches(reg, key) && (e.expiresAt === undefined || e.expiresAt > now)) {
-          initial.push([key, e]);
-        }
-      }
-      initial.sort((x, y) => x[1].revision - y[1].revision);
-      for (const [key, e] of initial) {
+      for (const [key, e] of this.stores.current(b, (k) => matches(reg, k))) {
         const message: ChangeMessage = {
           w: [reg.id],
           s: b.name,
@@ -400,126 +300,25 @@ export class StoreHost {
     return this.locks.acquire(req.n, ctx.caller, req.a, req.ttl, req.wait, () => ctx.signal);
   }
 
-  // ------------------------------------------------------------------ state changes
-
-  /**
-   * Validates a value about to be written with the store's schema and returns what to keep: the
-   * schema's output, checked to be a value the store can give back and persist (see values.ts).
-   * Throws `BAD_INPUT`, `PAYLOAD_TOO_DEEP`, `PAYLOAD_TOO_LARGE` or `INVALID_ARGUMENT` before
-   * anything changes.
-   */
-  private validate(b: Bucket, key: string, value: unknown): unknown {
-    return keepable(b.schema, `store '${b.name}' key '${key}'`, value, this.valueLimits);
-  }
-
-  /** The entry of `key`, expiring it first if its TTL has passed. */
-  private live(b: Bucket, key: string, now = Date.now()): Entry | undefined {
-    const e = b.entries.get(key);
-    if (e?.expiresAt !== undefined && e.expiresAt <= now) {
-      this.remove(b, key, e, 'expire');
-      return undefined;
-    }
-    return e;
-  }
-
-  /** Rejects a new key with `STORE_FULL` when the store is at `maxEntries` (after expiring). */
-  private ensureRoom(b: Bucket, key: string): void {
-    if (b.entries.size < b.maxEntries) return;
-    this.sweep();
-    if (b.entries.size < b.maxEntries) return;
-    throw new BusError(
-      'STORE_FULL',
-      `store '${b.name}' is full (maxEntries ${b.maxEntries}): key '${key}' was not written; delete keys, set a TTL, or raise maxEntries`,
-    );
-  }
-
-  /** Writes an entry: a new revision, its expiry scheduled, its watchers told. */
-  private write(b: Bucket, key: string, value: unknown, expiresAt: number | undefined): number {
-    const revision = ++b.revision;
-    const old = b.entries.get(key);
-    if (old?.expiresAt !== undefined) this.ttlEntries--;
-    b.entries.set(key, { value, revision, expiresAt });
-    if (expiresAt !== undefined) {
-      this.ttlEntries++;
-      this.expiry.push({ at: expiresAt, store: b.name, key });
-      if (this.expiry.size > 2 * this.ttlEntries + 1_024) this.compactExpiry();
-    }
-    this.changed(b, key, 'set', value, revision);
-    return revision;
-  }
-
-  /** Removes an entry (`delete` or `expire`): a new revision, its watchers told. */
-  private remove(b: Bucket, key: string, e: Entry, op: 'delete' | 'expire'): number {
-    b.entries.delete(key);
-    if (e.expiresAt !== undefined) this.ttlEntries--;
-    const revision = ++b.revision;
-    this.changed(b, key, op, undefined, revision);
-    return revision;
-  }
-
-  /** Expires every entry whose TTL has passed (the one sweep timer, and `STORE_FULL` checks). */
-  private sweep(): void {
-    const now = Date.now();
-    for (let d = this.expiry.popDue(now); d !== undefined; d = this.expiry.popDue(now)) {
-      const b = this.buckets.get(d.store);
-      if (b !== undefined) this.live(b, d.key, now);
-    }
-  }
-
-  /** Rebuilds the expiry heap from the live entries once stale items outnumber them. */
-  private compactExpiry(): void {
-    const items: Array<{ at: number; store: string; key: string }> = [];
-    for (const b of this.buckets.values()) {
-      for (const [key, e] of b.entries) {
-        if (e.expiresAt !== undefined) items.push({ at: e.expiresAt, store: b.name, key });
-      }
-    }
-    this.expiry.rebuild(items);
-  }
+  // ------------------------------------------------------------------ changes
 
   /** A change: the snapshot is dirty, and the watchers of `key` are told. */
   private changed(
-    b: Bucket,
+    store: string,
     key: string,
     op: ChangeMessage['o'],
     value: unknown,
     revision: number,
   ): void {
     this.snapshots?.markDirty();
-    this.watches.changed(b.name, key, op, value, revision);
+    this.watches.changed(store, key, op, value, revision);
   }
 
   // ------------------------------------------------------------------ persistence
 
-  private load(snapshot: SnapshotData): void {
-    const now = Date.now();
-    for (const [name, data] of Object.entries(snapshot.stores)) {
-      const b = this.buckets.get(name);
-      if (b === undefined) continue; // a store no longer in the contract
-      b.revision = data.revision;
-      for (const [key, value, revision, x] of data.entries) {
-        if (x !== null && x <= now) continue;
-        b.entries.set(key, { value, revision, expiresAt: x ?? undefined });
-        if (x !== null) {
-          this.ttlEntries++;
-          this.expiry.push({ at: x, store: name, key });
-        }
-      }
-    }
-  }
-
   private snapshot(): SnapshotData {
     const now = Date.now();
-    const stores: Record<string, { revision: number; entries: SnapshotEntry[] }> = {};
-    for (const b of this.buckets.values()) {
-      const entries: SnapshotEntry[] = [];
-      for (const [key, e] of b.entries) {
-        if (e.expiresAt !== undefined && e.expiresAt <= now) continue;
-        entries.push([key, e.value, e.revision, e.expiresAt ?? null]);
-      }
-      stores[b.name] = { revision: b.revision, entries };
-    }
-    return { savedAt: now, token: this.locks.token, stores };
+    return { savedAt: now, token: this.locks.token, stores: this.stores.snapshot(now) };
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -542,13 +341,4 @@ export class StoreHost {
     this.closing = this.snapshots?.close() ?? Promise.resolve();
     return this.closing;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-function wire(e: Entry | undefined): WireEntry | null {
-  if (e === undefined) return null;
-  return e.expiresAt === undefined
-    ? { v: e.value, r: e.revision }
-    : { v: e.value, r: e.revision, x: e.expiresAt };
 }

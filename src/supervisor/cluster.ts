@@ -8,11 +8,11 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { PrimaryBus } from '../bus/primary.js';
-import { type ClusterConfig, configHub } from '../config/extension.js';
+import type { ClusterConfig } from '../config/extension.js';
 import type { Contract } from '../contract.js';
-import { type DrainHub, drainHub } from '../drain/extension.js';
+import type { DrainHub } from '../drain/extension.js';
 import { BusError, toBusError } from '../errors.js';
-import { type HealthMonitor, healthHub } from '../health/extension.js';
+import type { HealthMonitor } from '../health/extension.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
 import type { StoreHost } from '../state/host.js';
 import { checkCount } from '../util/count.js';
@@ -49,6 +49,14 @@ export type {
   StartClusterOptions,
 } from './options.js';
 
+/** @internal The hub sides of the extensions the supervisor drives, as installed on its bus. */
+export interface HubExtensions<C extends Contract> {
+  readonly config: ClusterConfig<C>;
+  readonly drain: DrainHub;
+  /** Absent with `health: false`. */
+  readonly monitor: HealthMonitor | undefined;
+}
+
 /**
  * A running cluster: the primary's bus, the workers in their slots, health, config, lifecycle
  * events. Made by {@link startCluster}.
@@ -70,11 +78,14 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   private restarting: Promise<RestartResult> | undefined;
   private removeSignals: () => void = () => {};
 
-  /** @internal Made by {@link startCluster}. */
+  /**
+   * @internal Made by {@link startCluster}, which names the extensions: `installHub` installs
+   * the hub sides the supervisor drives (config, drain, health) on `app.bus` and returns them.
+   */
   constructor(
     options: StartClusterOptions<C>,
     private readonly resolved: ResolvedOptions,
-    initialConfig: { readonly value: unknown; readonly raw: unknown } | undefined,
+    installHub: (app: ClusterApp<C>) => HubExtensions<C>,
   ) {
     super();
     this.bus = new PrimaryBus(options.contract, primaryBusOptions(options), {
@@ -84,25 +95,11 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       refused: (workerId) => this.slots.onHello(workerId, false),
     });
     this.bus.on('error', (error) => this.forwardBusError(error));
+    const hub = installHub(this);
+    this.config = hub.config;
+    this.drain = hub.drain;
+    this.monitor = hub.monitor;
     const bus = this.bus as unknown as PrimaryBus<Contract>;
-    this.config = this.bus.install(
-      configHub(
-        options.contract,
-        {
-          targets: () =>
-            [...this.slots.records.values()]
-              .filter((r) => r.state === 'ready')
-              .map((r) => ({ workerId: r.id, slot: r.slot.index })),
-          closing: () => this.closing !== undefined,
-          updated: (result) => this.emit('config:update', result),
-          error: (error) => this.emit('config:error', { error, source: 'catch-up' }),
-          ackTimeoutMs: resolved.configAckTimeoutMs,
-          configFile: options.configFile,
-        },
-        initialConfig,
-      ),
-    );
-    this.drain = this.bus.install(drainHub());
     this.slots = new Slots(bus, this.drain, options, resolved, this, {
       ready: (record) => {
         this.monitor?.watch(record.id);
@@ -111,16 +108,18 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       retire: (record) => this.monitor?.unwatch(record.id),
       gone: (record) => this.monitor?.forget(record.id),
     });
-    this.monitor =
-      resolved.health === undefined
-        ? undefined
-        : this.bus.install(
-            healthHub(resolved.health, {
-              unhealthy: (workerId, reason, detail) => this.onUnhealthy(workerId, reason, detail),
-              report: (report) => this.emit('worker:health', report),
-              error: (error) => this.fail(error),
-            }),
-          );
+  }
+
+  /** @internal The workers a config update goes to: the ready ones, by id and slot. */
+  readyTargets(): { readonly workerId: number; readonly slot: number }[] {
+    return [...this.slots.records.values()]
+      .filter((r) => r.state === 'ready')
+      .map((r) => ({ workerId: r.id, slot: r.slot.index }));
+  }
+
+  /** @internal Whether `close()` has begun. */
+  get isClosing(): boolean {
+    return this.closing !== undefined;
   }
 
   /** The live workers, ascending by slot, then by id (a replacement after the one it replaces). */
@@ -248,7 +247,8 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     return { slot: this.slots.records.get(workerId)?.slot.index };
   }
 
-  private onUnhealthy(workerId: number, reason: UnhealthyReason, detail: string): void {
+  /** @internal The health monitor declared worker `workerId` unhealthy: replace it. */
+  onUnhealthy(workerId: number, reason: UnhealthyReason, detail: string): void {
     const record = this.slots.records.get(workerId);
     if (record === undefined || record.state !== 'ready') return;
     this.emit('worker:unhealthy', { workerId, slot: record.slot.index, reason, detail });
@@ -282,7 +282,8 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     );
   }
 
-  private fail(error: BusError): void {
+  /** @internal Reports a supervision failure on the app's `error` event (or as a warning). */
+  fail(error: BusError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
   }

@@ -26,7 +26,8 @@ afterEach(async () => {
 
 /**
  * Runs `loop` while a 10 ms timer is armed and a worker calls the primary every ms; returns how
- * late the timer fired (ms) and how many worker calls were answered while the loop ran.
+ * late the timer fired (ms), whether it fired while the loop still ran (before, it could fire only
+ * once the loop was over), and how many worker calls were answered while the loop ran.
  */
 async function underLoop(loop: () => Promise<void>) {
   const { primary, workers } = h!;
@@ -48,11 +49,12 @@ async function underLoop(loop: () => Promise<void>) {
   );
   const answeredBefore = answered;
   await loop();
+  const loopEnded = performance.now();
   const answeredDuring = answered - answeredBefore;
   running = false;
   await Promise.all([timer, caller]);
   void primary;
-  return { lateMs: firedAt - armed - 10, answeredDuring };
+  return { lateMs: firedAt - armed - 10, firedDuringLoop: firedAt < loopEnded, answeredDuring };
 }
 
 describe('local calls yield to the event loop (regression: a loop of local calls froze the primary)', () => {
@@ -60,11 +62,13 @@ describe('local calls yield to the event loop (regression: a loop of local calls
     h = await harness(contract, 1);
     h.primary.handle('noop', () => 1);
     h.primary.handle('ping', () => 'pong');
-    const { lateMs, answeredDuring } = await underLoop(async () => {
+    const { lateMs, firedDuringLoop, answeredDuring } = await underLoop(async () => {
       for (let i = 0; i < 200_000; i++) await h!.primary.call('primary', 'noop');
     });
-    // The slice is 5 ms: the timer is late by about a slice. Generous for a loaded machine.
-    expect(lateMs).toBeLessThan(100);
+    // The slice is 5 ms: the timer is late by about a slice (measured 2-34 ms). The bound is
+    // generous for a loaded machine; that it fired while the loop ran is the point.
+    expect(firedDuringLoop).toBe(true);
+    expect(lateMs).toBeLessThan(250);
     // Before, none was answered until the loop ended.
     expect(answeredDuring).toBeGreaterThan(0);
   });
@@ -74,10 +78,11 @@ describe('local calls yield to the event loop (regression: a loop of local calls
     h.primary.handle('ping', () => 'pong');
     host = await StoreHost.open(h.primary, {});
     const counter = h.primary.store('counter');
-    const { lateMs, answeredDuring } = await underLoop(async () => {
+    const { lateMs, firedDuringLoop, answeredDuring } = await underLoop(async () => {
       for (let i = 0; i < 200_000; i++) await counter.increment('k');
     });
-    expect(lateMs).toBeLessThan(100);
+    expect(firedDuringLoop).toBe(true);
+    expect(lateMs).toBeLessThan(250);
     // Before, none was answered until the loop ended.
     expect(answeredDuring).toBeGreaterThan(0);
     expect(await counter.get('k')).toBe(200_000);

@@ -1,0 +1,107 @@
+/**
+ * The calling side of a bus: the checks a call passes before it is sent, encoding its input, and
+ * reading what comes back (decoded, then validated against the method's output schema).
+ *
+ * @module
+ */
+import type { Contract } from '../contract.js';
+import type { CallAllResult, CallOptions, Target } from '../core/types.js';
+import { BusError, summarizeIssues, toBusError, toIssues } from '../errors.js';
+import { decode, encode } from '../protocol/codec.js';
+import type { Encoded, GatherItem } from '../protocol/envelope.js';
+import { checkDurationMs } from '../util/duration.js';
+import { describeTarget, isSystemName } from './names.js';
+import type { ResolvedBusOptions, ResolvedCallOptions } from './options.js';
+
+/** The checks, the encoding and the decoding of one bus's calls. */
+export class Caller {
+  private readonly callTimeoutMs: number;
+  private readonly maxPayloadBytes: number;
+  private readonly maxDepth: number;
+
+  constructor(
+    private readonly bus: { readonly isClosed: boolean },
+    private readonly contract: Contract,
+    options: ResolvedBusOptions,
+  ) {
+    this.callTimeoutMs = options.callTimeoutMs;
+    this.maxPayloadBytes = options.maxPayloadBytes;
+    this.maxDepth = options.maxDepth;
+  }
+
+  /**
+   * Checks a call (`what`: `call`, `callAll`) of `method` before it is sent: the bus is open, the
+   * method is the contract's, the options are well formed. Returns them defaulted.
+   * @throws a `BusError` `CLOSED` or `INVALID_ARGUMENT`.
+   */
+  prepare(what: string, method: string, options: CallOptions | undefined): ResolvedCallOptions {
+    if (this.bus.isClosed) throw new BusError('CLOSED', `${what} '${method}': the bus is closed`);
+    if (!this.contract.methods.has(method)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `${what}: '${method}' is not a method of the contract`,
+      );
+    }
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new BusError('INVALID_ARGUMENT', `${what}: options must be an object`);
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new BusError('INVALID_ARGUMENT', `${what}: options.signal must be an AbortSignal`);
+    }
+    return { timeoutMs: this.timeoutMs(options), signal };
+  }
+
+  /**
+   * Checks a system call of `name` (`$…`): the bus is open, the name is a system one. Returns its
+   * options defaulted (not checked further: the system protocols pass their own).
+   * @throws a `BusError` `CLOSED` or `INVALID_ARGUMENT`.
+   */
+  prepareSystem(name: string, options: CallOptions | undefined): ResolvedCallOptions {
+    if (this.bus.isClosed) throw new BusError('CLOSED', `'${name}': the bus is closed`);
+    if (!isSystemName(name)) {
+      throw new BusError('INVALID_ARGUMENT', `system names start with '$': ${name}`);
+    }
+    const signal = options?.signal;
+    return { timeoutMs: this.timeoutMs(options), signal };
+  }
+
+  /** A call's `timeoutMs`, checked, or the bus's default. */
+  private timeoutMs(options: CallOptions | undefined): number {
+    return options?.timeoutMs === undefined
+      ? this.callTimeoutMs
+      : checkDurationMs(options.timeoutMs, 'timeoutMs');
+  }
+
+  /** Encodes a call's input within the bus's payload limits. */
+  encode(input: unknown): Encoded {
+    return encode(input, this.maxPayloadBytes, this.maxDepth);
+  }
+
+  /** Decodes and validates a result against `method`'s output schema. Throws BAD_OUTPUT. */
+  decodeResult(method: string, result: Encoded, target: Target): unknown {
+    const schema = this.contract.methods.get(method)?.output;
+    const value = decode(result);
+    if (schema === undefined) return undefined;
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    throw new BusError(
+      'BAD_OUTPUT',
+      `call '${method}' to ${describeTarget(target)}: the handler's result fails the output schema: ${summarizeIssues(parsed.error.issues, 'output')}`,
+      { issues: toIssues(parsed.error.issues) },
+    );
+  }
+
+  /** One worker's item of a `callAll`, as the caller gets it: its result, or its error. */
+  settleItem(method: string, item: GatherItem): CallAllResult<unknown> {
+    if (item.e !== undefined) {
+      return { workerId: item.w, status: 'rejected', error: BusError.fromJSON(item.e) };
+    }
+    try {
+      const value = this.decodeResult(method, item, item.w);
+      return { workerId: item.w, status: 'fulfilled', value };
+    } catch (error) {
+      return { workerId: item.w, status: 'rejected', error: toBusError(error, 'PROTOCOL') };
+    }
+  }
+}
