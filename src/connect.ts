@@ -14,7 +14,8 @@ import { drainWorker } from './drain/extension.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './drain/types.js';
 import { BusError } from './errors.js';
 import { type HealthChecks, healthWorker } from './health/extension.js';
-import { stateExtension } from './state/extension.js';
+import { stateExtension, withState } from './state/extension.js';
+import type { StateApi } from './state/types.js';
 import {
   forkedByClusterbus,
   PM2_CLUSTER_MODE_HINT,
@@ -71,7 +72,7 @@ export interface WorkerApis<C extends Contract> {
  * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
  * `store`, `lock`, all routed through the primary, and its extensions' APIs.
  */
-export type WorkerBus<C extends Contract> = WorkerCore<C> & WorkerApis<C>;
+export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & WorkerApis<C>;
 
 /**
  * @internal A worker bus over `link` with the worker's extensions installed (tests use it over an
@@ -97,7 +98,7 @@ export function workerBus<C extends Contract>(
     }),
   );
   const drain = core.install(drainWorker(() => core.pendingCount));
-  return Object.defineProperties(core, {
+  return Object.defineProperties(withState<C, WorkerCore<C>>(core), {
     config: { value: config, enumerable: true },
     health: { value: health, enumerable: true },
     draining: { get: () => drain.draining, enumerable: true },

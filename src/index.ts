@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { type BaseBus, type BusOptions, DEFAULT_CALL_TIMEOUT_MS } from './bus/base.js';
-export type { PrimaryBus } from './bus/primary.js';
+export type { PrimaryCore } from './bus/primary.js';
 export type { WorkerCore } from './bus/worker.js';
 export type { ClusterConfig } from './config/hub.js';
 export type {
@@ -75,6 +75,7 @@ export type {
   WorkerState,
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
+export type { PrimaryBus } from './primary-bus.js';
 export { startCluster } from './start-cluster.js';
 export type {
   CounterStore,
@@ -85,6 +86,7 @@ export type {
   LockOptions,
   PersistOptions,
   SetOptions,
+  StateApi,
   Store,
   StoreCallOptions,
   StoreChange,

@@ -7,12 +7,13 @@
  */
 export { BaseBus } from './bus/base.js';
 export { LocalLoop } from './bus/local-loop.js';
-export { PrimaryBus, type PrimaryBusHooks } from './bus/primary.js';
+export { type PrimaryBusHooks, PrimaryCore } from './bus/primary.js';
 export { ReportSink } from './bus/report.js';
 export { WorkerCore } from './bus/worker.js';
 export { type WorkerApis, type WorkerBus, workerBus } from './connect.js';
 export type { Extension, ExtensionContext, Installed, Peers } from './core/extension.js';
 export { HUB_ID } from './core/extension.js';
+export { type PrimaryBus, primaryBus } from './primary-bus.js';
 export { checkEncoded, decode, encode } from './protocol/codec.js';
 export { Kind, MARKER } from './protocol/envelope.js';
 export { Peer } from './protocol/peer.js';

@@ -17,6 +17,7 @@ import { StoreHost } from './state/host.js';
 import { ClusterApp } from './supervisor/cluster.js';
 import { PM2_CLUSTER_MODE_HINT, pm2ClusterMode } from './supervisor/env.js';
 import { resolveOptions, type StartClusterOptions } from './supervisor/options.js';
+import { warn } from './util/warn.js';
 
 /**
  * Starts a cluster in the primary: validates the initial config, forks `workers` workers into
@@ -101,7 +102,7 @@ export async function startCluster<C extends Contract>(
     // The startup failure is what to throw; a last snapshot that failed too is still told.
     await app.close({ timeoutMs: 1_000 }).catch((closing: unknown) => {
       const e = toBusError(closing, 'PERSIST_FAILED');
-      process.emitWarning(e.message, { type: 'BusWarning', code: e.code });
+      warn(e);
     });
     throw error;
   }

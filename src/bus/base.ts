@@ -14,7 +14,6 @@ import type {
   EventPayload,
   MethodName,
   MethodOutput,
-  StoreName,
   TopicName,
 } from '../contract.js';
 import type { Extension, Installed, PeerId, Peers, Side } from '../core/extension.js';
@@ -30,15 +29,15 @@ import type {
   SystemSubscriber,
   Target,
 } from '../core/types.js';
-import { BusError, toBusError } from '../errors.js';
+import { type BusError, toBusError } from '../errors.js';
 import { decode } from '../protocol/codec.js';
 import type { Encoded, GatherItem } from '../protocol/envelope.js';
 import type { FlowLimits } from '../protocol/peer.js';
-import type { Lease, LockOptions, StateApi, StoreOf } from '../state/types.js';
+import { emitOrWarn } from '../util/warn.js';
 import { Caller } from './call.js';
 import { Extensions } from './extensions.js';
 import { LocalLoop } from './local-loop.js';
-import { checkTarget, describeOrigin } from './names.js';
+import { checkTarget } from './names.js';
 import { type BusOptions, type ResolvedCallOptions, resolveBusOptions } from './options.js';
 import { type AnySubscriber, PubSub } from './pubsub.js';
 import { ReportSink } from './report.js';
@@ -210,38 +209,12 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     this.table.serve(responder, id, method, payload, caller, call);
   }
 
-  // ------------------------------------------------------------------ shared state
-
   /**
-   * The shared store `name` of the contract: a typed key-value store held by the primary, the
-   * same API in every process (`get`, `entry`, `set`, `update`, `delete`, `keys`, `watch`, and
-   * `increment` for a store of numbers): see `Store`.
-   *
-   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a name not in the contract.
+   * @internal The API of the installed extension `name` (kept after close), or `undefined`: for
+   * the composition roots, which expose the extensions' APIs on the bus.
    */
-  store<S extends StoreName<C>>(name: S): StoreOf<C, S> {
-    return this.state().store(name);
-  }
-
-  /**
-   * Acquires the cluster-wide lock `name` and resolves with its {@link Lease} (`token`, a fencing
-   * token; `release()`). Waiters are served first come, first served; a lease ends on
-   * `release()`, after `ttlMs` (default 30_000 ms), or at once when its process exits.
-   *
-   * @param options - `ttlMs` (default 30_000), `waitMs` (default 30_000; 0: try once), `signal`.
-   * @throws never synchronously; rejects with {@link BusError} `LOCK_TIMEOUT` (not granted
-   *   within `waitMs`), `ABORTED`, `CLOSED`, `INVALID_ARGUMENT`, or `TIMEOUT` when the primary
-   *   does not answer at all.
-   */
-  async lock(name: string, options?: LockOptions): Promise<Lease> {
-    return this.state().lock(name, options);
-  }
-
-  /** The installed state extension's API (`$state`); `NO_HANDLER` without one. */
-  private state(): StateApi<C> {
-    const api = this.ext.api('state') as StateApi<C> | undefined;
-    if (api !== undefined) return api;
-    throw new BusError('NO_HANDLER', `${describeOrigin(this.self)} has no state extension`);
+  extensionApi(name: string): unknown {
+    return this.ext.api(name);
   }
 
   // ------------------------------------------------------------------ system protocols
@@ -369,8 +342,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   }
 
   private emitReport(error: BusError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+    emitOrWarn(this, error);
   }
 
   /** Marks the bus closed and resolves `closed`; subclasses close their links first. */

@@ -6,47 +6,62 @@
  * have run for {@link LOCAL_SLICE_MS} without the event loop turning, the next job waits for a
  * macrotask (`setImmediate`), which lets I/O and timers run first.
  *
+ * Whether the event loop turned is known, not guessed from time: each slice arms one unref'd
+ * `setImmediate` marker, which runs only once the event loop gets to its check phase. A slice
+ * costs one immediate, not one per job.
+ *
  * @module
  */
 
 /** How long local jobs may run back to back before the loop yields to the event loop, in ms. */
 export const LOCAL_SLICE_MS = 5;
 
-/**
- * A pause between two posts longer than this, in ms, means the poster was not looping on the
- * local loop: the next post starts a fresh slice, without a macrotask hop.
- */
-const QUIET_MS = 1;
-
 /** An ordered queue of local jobs that yields to the event loop every {@link LOCAL_SLICE_MS}. */
 export class LocalLoop {
   private jobs: Array<() => void> = [];
   private scheduled = false;
-  /** When the current run of jobs without a macrotask in between began (performance.now()). */
+  /** When the current slice began (performance.now()); valid while {@link inSlice}. */
   private sliceStart = 0;
-  /** When a job was last posted (performance.now()). */
-  private lastPost = Number.NEGATIVE_INFINITY;
-  private immediate: NodeJS.Immediate | undefined;
+  /** A slice is under way: the event loop has not turned since it began. */
+  private inSlice = false;
+  /** The marker of the current slice, and the hop to the next one, if armed. */
+  private marker: NodeJS.Immediate | undefined;
+  private hop: NodeJS.Immediate | undefined;
 
   /** Runs `job` after the current job, in order with every job posted before it. */
   post(job: () => void): void {
     this.jobs.push(job);
     if (this.scheduled) return;
     this.scheduled = true;
-    const now = performance.now();
-    if (now - this.lastPost > QUIET_MS) this.sliceStart = now;
-    this.lastPost = now;
-    if (now - this.sliceStart < LOCAL_SLICE_MS) {
+    if (!this.inSlice) {
+      this.beginSlice();
+      queueMicrotask(this.drain);
+      return;
+    }
+    if (performance.now() - this.sliceStart < LOCAL_SLICE_MS) {
       queueMicrotask(this.drain);
       return;
     }
     // The slice is used up: the next one starts on a macrotask of its own.
-    this.immediate = setImmediate(this.startSlice);
+    this.hop = setImmediate(this.nextSlice);
   }
 
-  private readonly startSlice = (): void => {
-    this.immediate = undefined;
+  private beginSlice(): void {
+    this.inSlice = true;
     this.sliceStart = performance.now();
+    this.marker = setImmediate(this.turned);
+    this.marker.unref();
+  }
+
+  /** The event loop reached its check phase: the slice it marked is over. */
+  private readonly turned = (): void => {
+    this.marker = undefined;
+    this.inSlice = false;
+  };
+
+  private readonly nextSlice = (): void => {
+    this.hop = undefined;
+    this.beginSlice();
     this.drain();
   };
 
@@ -62,7 +77,10 @@ export class LocalLoop {
   clear(): void {
     this.jobs = [];
     this.scheduled = false;
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    this.immediate = undefined;
+    this.inSlice = false;
+    if (this.marker !== undefined) clearImmediate(this.marker);
+    if (this.hop !== undefined) clearImmediate(this.hop);
+    this.marker = undefined;
+    this.hop = undefined;
   }
 }

@@ -49,7 +49,7 @@ export interface PrimaryBusHooks {
  * The primary's bus: the same `handle`, `call`, `callAll`, `publish`, `subscribe` as a worker's,
  * and the router every worker's messages go through. Made by `startCluster`, found as `app.bus`.
  */
-export class PrimaryBus<C extends Contract> extends BaseBus<C> {
+export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   /** Always `'primary'`. */
   readonly self = 'primary' as const;
   /** Always `'hub'`. */

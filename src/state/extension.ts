@@ -18,7 +18,7 @@ import { BusError, toBusError } from '../errors.js';
 import { StateClient } from './client.js';
 import { acquireLock } from './lease.js';
 import { STATE } from './protocol.js';
-import type { StateApi, StoreOf } from './types.js';
+import type { Lease, LockOptions, StateApi, StoreOf } from './types.js';
 
 /** The hub side as the extension runs it: a loaded `StoreHost` (host.ts). */
 export interface StateHost {
@@ -81,4 +81,31 @@ export function stateExtension<C extends Contract>(
       };
     },
   };
+}
+
+/** What {@link withState} needs of a bus: its installed extensions' APIs and who it is. */
+export interface StateHolder {
+  extensionApi(name: string): unknown;
+  readonly self: 'primary' | number;
+}
+
+/**
+ * Exposes the state extension's API on `bus` (`store`, `lock`), looked up when called: the
+ * primary installs the extension after its snapshot is loaded, a worker before its handshake.
+ * Without one installed, `store()` throws and `lock()` rejects with `NO_HANDLER`.
+ */
+export function withState<C extends Contract, B extends StateHolder>(bus: B): B & StateApi<C> {
+  const api = (): StateApi<C> => {
+    const state = bus.extensionApi('state') as StateApi<C> | undefined;
+    if (state !== undefined) return state;
+    const who = bus.self === 'primary' ? 'the primary' : `worker ${bus.self}`;
+    throw new BusError('NO_HANDLER', `${who} has no state extension`);
+  };
+  return Object.defineProperties(bus, {
+    store: { value: (name: StoreName<C>) => api().store(name) },
+    lock: {
+      value: async (name: string, options?: LockOptions): Promise<Lease> =>
+        api().lock(name, options),
+    },
+  }) as B & StateApi<C>;
 }

@@ -36,6 +36,8 @@ export {
   type StoreHostConfig,
 } from './host-config.js';
 
+import { warn } from '../util/warn.js';
+
 /**
  * A bus the hub's state extension can be installed on, as {@link StoreHost.open} needs it (the
  * primary's bus is one).
@@ -218,7 +220,7 @@ export class StoreHost {
   private report(error: BusError): void {
     if (this.reportTo !== undefined) this.reportTo(error);
     else if (this.ctx !== undefined) this.ctx.report(error);
-    else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+    else warn(error);
   }
 
   /** Runs `fn`; a `FORBIDDEN` it throws (a claim on a lease not the caller's) is also reported. */

@@ -237,11 +237,23 @@ export type StoreOf<C extends Contract, S extends StoreName<C>> = [StoreInput<C,
  */
 export interface StateApi<C extends Contract> {
   /**
-   * The proxy of store `name` (one per name).
+   * The shared store `name` of the contract: a typed key-value store held by the primary, the
+   * same API in every process (`get`, `entry`, `set`, `update`, `delete`, `keys`, `watch`, and
+   * `increment` for a store of numbers): see `Store`. One proxy per name.
+   *
    * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a name not in the contract.
    */
   store<S extends StoreName<C>>(name: S): StoreOf<C, S>;
-  /** Acquires lock `name`; never throws synchronously (see `BaseBus.lock`). */
+  /**
+   * Acquires the cluster-wide lock `name` and resolves with its {@link Lease} (`token`, a fencing
+   * token; `release()`, `extend()`). Waiters are served first come, first served; a lease ends on
+   * `release()`, after `ttlMs` (default 30_000 ms), or at once when its process exits.
+   *
+   * @param options - `ttlMs` (default 30_000), `waitMs` (default 30_000; 0: try once), `signal`.
+   * @throws never synchronously; rejects with {@link BusError} `LOCK_TIMEOUT` (not granted
+   *   within `waitMs`), `ABORTED`, `CLOSED`, `INVALID_ARGUMENT`, or `TIMEOUT` when the primary
+   *   does not answer at all.
+   */
   lock(name: string, options?: LockOptions): Promise<Lease>;
 }
 

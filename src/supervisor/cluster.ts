@@ -7,13 +7,13 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
-import { PrimaryBus } from '../bus/primary.js';
 import type { ClusterConfig } from '../config/extension.js';
 import type { Contract } from '../contract.js';
 import type { DrainHub } from '../drain/extension.js';
 import { BusError, toBusError } from '../errors.js';
 import type { HealthMonitor } from '../health/extension.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
+import { type PrimaryBus, primaryBus } from '../primary-bus.js';
 import type { StoreHost } from '../state/host.js';
 import { checkCount } from '../util/count.js';
 import { checkDurationMs } from '../util/duration.js';
@@ -48,6 +48,8 @@ export type {
   SignalOptions,
   StartClusterOptions,
 } from './options.js';
+
+import { emitOrWarn, warn } from '../util/warn.js';
 
 /** @internal The hub sides of the extensions the supervisor drives, as installed on its bus. */
 export interface HubExtensions<C extends Contract> {
@@ -88,7 +90,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     installHub: (app: ClusterApp<C>) => HubExtensions<C>,
   ) {
     super();
-    this.bus = new PrimaryBus(options.contract, primaryBusOptions(options), {
+    this.bus = primaryBus(options.contract, primaryBusOptions(options), {
       connected: (workerId, pid) => this.slots.onReady(workerId, pid),
       welcome: (workerId) => this.welcome(workerId),
       resolveSlot: (slot) => this.slots.resolve(slot),
@@ -284,17 +286,14 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
 
   /** @internal Reports a supervision failure on the app's `error` event (or as a warning). */
   fail(error: BusError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
+    emitOrWarn(this, error);
   }
 
   /** A bus error, re-emitted on the app; handled already if the user listens on `app.bus`. */
   private forwardBusError(error: BusError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     // This forwarding listener is one; a second one on `app.bus` is the user's.
-    else if (this.bus.listenerCount('error') <= 1) {
-      process.emitWarning(error.message, { type: 'BusWarning', code: error.code });
-    }
+    else if (this.bus.listenerCount('error') <= 1) warn(error);
   }
 
   /**

@@ -10,6 +10,7 @@
 import os from 'node:os';
 import { BusError, toBusError } from '../errors.js';
 import { describeValue } from '../util/describe.js';
+import { warn } from '../util/warn.js';
 
 /**
  * Which signals the primary handles, and what each does (`startCluster({ signals })`). A field
@@ -164,10 +165,7 @@ export function installSignals(signals: ResolvedSignals, target: SignalTarget): 
         // Nobody awaits this close: say loudly what failed (a last snapshot not written), then
         // end as the signal would.
         const e = toBusError(error, 'INVALID_ARGUMENT');
-        process.emitWarning(`closing on ${signal} failed: ${e.message}`, {
-          type: 'BusWarning',
-          code: e.code,
-        });
+        warn(e, `closing on ${signal} failed: ${e.message}`);
         reraise();
       });
     };

@@ -8,10 +8,10 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { EventEmitter } from 'eventemitter3';
-import type { PrimaryBus } from '../bus/primary.js';
 import type { Contract } from '../contract.js';
 import type { DrainHub } from '../drain/extension.js';
 import { BusError } from '../errors.js';
+import type { PrimaryBus } from '../primary-bus.js';
 import { workerLink } from '../transport/cluster.js';
 import { RestartWindow } from './backoff.js';
 import { workerEnv } from './env.js';

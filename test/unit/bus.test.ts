@@ -290,12 +290,12 @@ describe('ordering and startup (regressions)', () => {
   });
 
   it("a worker's first call and events reach handlers the primary registers right after startup", async () => {
-    const { PrimaryBus } = await import('../../src/bus/primary.js');
+    const { primaryBus } = await import('../../src/primary-bus.js');
     const { workerBus } = await import('../../src/connect.js');
     const { memoryPair } = await import('../../src/transport/memory.js');
     let ready!: () => void;
     const isReady = new Promise<void>((r) => (ready = r));
-    const primary = new PrimaryBus(contract, {}, { connected: () => ready() });
+    const primary = primaryBus(contract, {}, { connected: () => ready() });
     const pair = memoryPair();
     primary.attachLink(1, pair.a);
     const worker = workerBus(contract, pair.b, 1, {}, () => {

@@ -1,11 +1,11 @@
 /** The config protocol over in-memory links: welcome, updates, acks, refusals, order, catch-up. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { type ClusterConfig, configHub, loadInitialConfig } from '../../src/config/extension.js';
 import type { ConfigUpdateResult } from '../../src/config/types.js';
 import { type WorkerBus, workerBus } from '../../src/connect.js';
 import { BusError, defineContract } from '../../src/index.js';
+import { type PrimaryBus, primaryBus } from '../../src/primary-bus.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import { expectForbiddenBetweenWorkers, harnessPerTest } from './helpers.js';
 
@@ -41,7 +41,7 @@ async function setup(count: number, initial: unknown = { level: 1, at: AT }): Pr
   const workers: WorkerBus<C>[] = [];
   const welcomeErrors: Array<BusError | undefined> = [];
   const updates: ConfigUpdateResult[] = [];
-  const primary = new PrimaryBus(
+  const primary = primaryBus(
     contract,
     {},
     {
@@ -95,7 +95,7 @@ describe('welcome', () => {
   it('fails the worker’s connect with VALIDATION when no config or a bad one arrives', async () => {
     const pair = memoryPair();
     const errors: Array<BusError | undefined> = [];
-    const primary = new PrimaryBus(
+    const primary = primaryBus(
       contract,
       {},
       {
@@ -106,7 +106,7 @@ describe('welcome', () => {
     primary.attachLink(1, pair.a);
     const worker = workerBus(contract, pair.b, 1, {}, (e) => errors.push(e));
     const bare = memoryPair();
-    const primary2 = new PrimaryBus(contract, {}, { connected: () => {} });
+    const primary2 = primaryBus(contract, {}, { connected: () => {} });
     primary2.attachLink(1, bare.a);
     const worker2 = workerBus(contract, bare.b, 1, {}, (e) => errors.push(e));
     await new Promise((r) => setTimeout(r, 20));

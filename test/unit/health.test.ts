@@ -1,12 +1,12 @@
 /** The health protocol over in-memory links: reports, checks, misses, memory, malformed input. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { type WorkerBus, workerBus } from '../../src/connect.js';
 import { healthHub } from '../../src/health/extension.js';
 import { type HealthMonitor, resolveHealthOptions } from '../../src/health/hub.js';
 import type { HealthReport, UnhealthyReason } from '../../src/health/types.js';
 import { HealthChecks } from '../../src/health/worker.js';
 import { type BusError, type Contract, defineContract } from '../../src/index.js';
+import { type PrimaryBus, primaryBus } from '../../src/primary-bus.js';
 import { Kind, MARKER } from '../../src/protocol/envelope.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import { expectForbiddenBetweenWorkers, harnessPerTest, rawChannel } from './helpers.js';
@@ -41,7 +41,7 @@ afterEach(async () => {
 async function setup(options: Parameters<typeof resolveHealthOptions>[0]): Promise<Rig> {
   let connected!: () => void;
   const ready = new Promise<void>((r) => (connected = r));
-  const primary = new PrimaryBus<Contract>(contract, {}, { connected: () => connected() });
+  const primary = primaryBus<Contract>(contract, {}, { connected: () => connected() });
   const pair = memoryPair();
   primary.attachLink(1, pair.a);
   const worker = workerBus<Contract>(contract, pair.b, 1, {}, () => {});

@@ -1,9 +1,9 @@
 /** An in-memory primary + workers harness for protocol unit tests: no processes, no cluster. */
 import { afterEach, expect } from 'vitest';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { type WorkerBus, workerBus } from '../../src/connect.js';
 import type { Contract } from '../../src/contract.js';
 import type { BusError } from '../../src/errors.js';
+import { type PrimaryBus, primaryBus } from '../../src/primary-bus.js';
 import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
 import { type MemoryPair, memoryPair } from '../../src/transport/memory.js';
 import { type ForgingChannel, forgeRequest } from '../forge.js';
@@ -47,7 +47,7 @@ export async function harness<C extends Contract>(
   let allReady!: () => void;
   const readyPromise = new Promise<void>((r) => (allReady = r));
   // Routable once the primary has the worker's 'ready', as startCluster waits for.
-  const primary = new PrimaryBus(contract, options, {
+  const primary = primaryBus(contract, options, {
     connected: () => {
       if (++ready === count) allReady();
     },

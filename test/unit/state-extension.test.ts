@@ -7,10 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { workerBus } from '../../src/connect.js';
 import type { ExtensionContext } from '../../src/core/extension.js';
 import { type BusError, defineContract } from '../../src/index.js';
+import { primaryBus } from '../../src/primary-bus.js';
 import { Kind, MARKER } from '../../src/protocol/envelope.js';
 import { stateExtension } from '../../src/state/extension.js';
 import { StoreHost } from '../../src/state/host.js';
@@ -25,7 +25,7 @@ describe('the state extension', () => {
   it('installs on a memory hub and worker: bus.store and bus.lock are its API, on both sides', async () => {
     let connected!: () => void;
     const ready = new Promise<void>((r) => (connected = r));
-    const primary = new PrimaryBus(contract, {}, { connected: () => connected() });
+    const primary = primaryBus(contract, {}, { connected: () => connected() });
     const loaded = await StoreHost.load(contract);
     const api = primary.install(stateExtension(contract, { host: loaded }));
     const pair = memoryPair();
@@ -126,7 +126,7 @@ describe('the state extension', () => {
   it('runs a store host on the hub only, and a host serves one bus', async () => {
     const loaded = await StoreHost.load(contract);
     const pair = memoryPair();
-    const alone = new PrimaryBus(contract, {}, { connected: () => {} });
+    const alone = primaryBus(contract, {}, { connected: () => {} });
     alone.attachLink(1, pair.a);
     const worker = workerBus(contract, pair.b, 1, {}, () => {});
     try {
@@ -139,7 +139,7 @@ describe('the state extension', () => {
         }),
       );
       alone.install(stateExtension(contract, { host: loaded }));
-      const other = new PrimaryBus(contract, {}, { connected: () => {} });
+      const other = primaryBus(contract, {}, { connected: () => {} });
       expect(() => other.install(stateExtension(contract, { host: loaded }))).toThrowError(
         expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
       );
@@ -152,7 +152,7 @@ describe('the state extension', () => {
   });
 
   it('a hub bus without it: store() throws NO_HANDLER, lock() rejects with it; a closed bus keeps its API (CLOSED)', async () => {
-    const bare = new PrimaryBus(contract, {}, { connected: () => {} });
+    const bare = primaryBus(contract, {}, { connected: () => {} });
     expect(() => bare.store('hits')).toThrowError(expect.objectContaining({ code: 'NO_HANDLER' }));
     expect((await rejection(bare.lock('x'))).code).toBe('NO_HANDLER');
     await bare.close();

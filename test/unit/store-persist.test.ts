@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import superjson from 'superjson';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { type BusError, defineContract } from '../../src/index.js';
+import { type PrimaryBus, primaryBus } from '../../src/primary-bus.js';
 import { StoreHost } from '../../src/state/host.js';
 import {
   decodeSnapshot,
@@ -48,7 +48,7 @@ afterEach(async () => {
 
 /** A primary bus alone (no workers) with its host: the primary's own client reaches it. */
 async function primaryWithHost(intervalMs = 60_000, reported: BusError[] = []) {
-  const bus = new PrimaryBus(contract, {}, { connected: () => {} });
+  const bus = primaryBus(contract, {}, { connected: () => {} });
   const host = await StoreHost.open(bus, {
     persist: { file, intervalMs },
     report: (e) => reported.push(e),
@@ -117,7 +117,7 @@ describe('persistence', () => {
     await closeAll();
     const text = await readFile(file, 'utf8');
     await writeFile(file, text.slice(0, Math.floor(text.length / 2)));
-    const bus = new PrimaryBus(contract, {}, { connected: () => {} });
+    const bus = primaryBus(contract, {}, { connected: () => {} });
     try {
       const error = await rejection(StoreHost.open(bus, { persist: { file } }));
       expect(error.code).toBe('PERSIST_FAILED');
@@ -129,7 +129,7 @@ describe('persistence', () => {
   });
 
   it('reports a file that is JSON but not a snapshot, or an inconsistent one', async () => {
-    const bus = new PrimaryBus(contract, {}, { connected: () => {} });
+    const bus = primaryBus(contract, {}, { connected: () => {} });
     try {
       await writeFile(file.replace('state/', ''), JSON.stringify({ hello: 'world' }));
       const error = await rejection(
@@ -210,7 +210,7 @@ describe('persistence: start and close', () => {
     await writeFile(join(dir, 'file-not-dir'), 'x');
     const paths = [join(dir, 'file-not-dir', 'snap.json'), join(dir, 's'.repeat(245))];
     for (const path of paths) {
-      const bus = new PrimaryBus(contract, {}, { connected: () => {} });
+      const bus = primaryBus(contract, {}, { connected: () => {} });
       try {
         const error = await rejection(StoreHost.open(bus, { persist: { file: path } }));
         expect(error.code).toBe('PERSIST_FAILED');

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { BusError, defineContract } from '../../src/index.js';
+import { type PrimaryBus, primaryBus } from '../../src/primary-bus.js';
 import { Kind, MARKER } from '../../src/protocol/envelope.js';
 import { StoreHost } from '../../src/state/host.js';
 import { decodeSnapshot } from '../../src/state/persist.js';
@@ -63,7 +63,7 @@ afterEach(async () => {
 
 /** A primary bus alone, with a host persisting to `file` (written on close only). */
 async function primaryWithHost(): Promise<{ bus: PrimaryBus<C>; host: StoreHost }> {
-  const bus = new PrimaryBus(contract, {}, { connected: () => {} });
+  const bus = primaryBus(contract, {}, { connected: () => {} });
   buses.push(bus);
   const host = await StoreHost.open(bus, { persist: { file, intervalMs: 60_000 } });
   hosts.push(host);

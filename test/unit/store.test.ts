@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PrimaryBus } from '../../src/bus/primary.js';
 import { type WorkerBus, workerBus } from '../../src/connect.js';
 import { BusError, type Contract, defineContract } from '../../src/index.js';
+import { primaryBus } from '../../src/primary-bus.js';
 import { StoreHost, type StoreHostConfig } from '../../src/state/host.js';
 import type { StoreChange } from '../../src/state/types.js';
 import { memoryPair } from '../../src/transport/memory.js';
@@ -143,7 +143,7 @@ describe('validation', () => {
     const strict = defineContract({ stores: { names: z.string().min(5) } });
     let connected!: () => void;
     const ready = new Promise<void>((r) => (connected = r));
-    const primary = new PrimaryBus(loose, {}, { connected: () => connected() });
+    const primary = primaryBus(loose, {}, { connected: () => connected() });
     const pair = memoryPair();
     primary.attachLink(1, pair.a);
     const worker = workerBus(strict, pair.b, 1, {}, () => {});
