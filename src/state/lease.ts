@@ -97,7 +97,7 @@ class LeaseHandle implements Lease {
 }
 
 /**
- * @internal Acquires lock `name` for `client`'s process. See `BaseBus.lock`.
+ * @internal Acquires lock `name` for `client`'s process. See `StateApi.lock`.
  */
 export async function acquireLock(
   client: StateClient,

@@ -232,8 +232,8 @@ export type StoreOf<C extends Contract, S extends StoreName<C>> = [StoreInput<C,
   : Store<StoreInput<C, S>, StoreValue<C, S>>;
 
 /**
- * The state extension's API, on the hub's bus and on every worker's: what `bus.store(name)` and
- * `bus.lock(name, options)` delegate to (see `BaseBus.store` and `BaseBus.lock`).
+ * The state extension's API, on the primary's bus and on every worker's (`bus.store(name)`,
+ * `bus.lock(name, options)`), put there by the composition roots.
  */
 export interface StateApi<C extends Contract> {
   /**
