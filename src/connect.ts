@@ -10,6 +10,7 @@ import cluster from 'node:cluster';
 import { type ConnectOptions, WorkerCore } from './bus/worker.js';
 import { configWorker, type WorkerConfig } from './config/extension.js';
 import type { Contract } from './contract.js';
+import { HUB_ID } from './core/extension.js';
 import { drainWorker } from './drain/extension.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './drain/types.js';
 import { BusError } from './errors.js';
@@ -23,7 +24,7 @@ import {
   primarySignals,
 } from './supervisor/env.js';
 import { deferSignalsToPrimary } from './supervisor/signals.js';
-import { primaryLink } from './transport/cluster.js';
+import { clusterWorkerMembership } from './transport/cluster.js';
 import type { Link } from './transport/link.js';
 import { checkDurationMs } from './util/duration.js';
 
@@ -173,7 +174,14 @@ export function connect<C extends Contract>(
       void bus.close();
     }, connectTimeoutMs);
     timer.unref();
-    const bus: WorkerBus<C> = workerBus(contract, primaryLink(), workerId, options, (error) => {
+    // The transport: a membership in which the primary is there from the start, with its link.
+    const membership = clusterWorkerMembership(workerId);
+    let link: Link | undefined;
+    membership.onJoined((id, joined) => {
+      if (id === HUB_ID) link = joined;
+    });
+    if (link === undefined) throw new BusError('PROTOCOL', 'connect(): no link to the primary');
+    const bus: WorkerBus<C> = workerBus(contract, link, workerId, options, (error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);

@@ -17,6 +17,7 @@ import { StoreHost } from './state/host.js';
 import { ClusterApp } from './supervisor/cluster.js';
 import { PM2_CLUSTER_MODE_HINT, pm2ClusterMode } from './supervisor/env.js';
 import { resolveOptions, type StartClusterOptions } from './supervisor/options.js';
+import { clusterPrimaryMembership } from './transport/cluster.js';
 import { warn } from './util/warn.js';
 
 /**
@@ -55,7 +56,7 @@ export async function startCluster<C extends Contract>(
   }
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
-  const app = new ClusterApp(options, resolved, (app) => ({
+  const app = new ClusterApp(options, resolved, clusterPrimaryMembership(), (app) => ({
     config: app.bus.install(
       configHub(
         options.contract,

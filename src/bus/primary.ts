@@ -20,6 +20,7 @@ import {
 import { Peer } from '../protocol/peer.js';
 import { describeRequest, PendingCalls } from '../protocol/pending.js';
 import type { Link } from '../transport/link.js';
+import type { Membership } from '../transport/membership.js';
 import {
   BaseBus,
   type BusOptions,
@@ -143,6 +144,14 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     let n = this.local.size + this.localInbound.size;
     for (const w of this.workers.values()) n += w.peer.pendingCount + w.peer.inboundCount;
     return n;
+  }
+
+  /**
+   * @internal Takes every peer that joins `membership` as a worker, with its link (the
+   * composition root's transport). Returns the function that stops taking them.
+   */
+  join(membership: Membership): () => void {
+    return membership.onJoined((id, link) => this.attachLink(id, link));
   }
 
   /**

@@ -49,6 +49,7 @@ export type {
   StartClusterOptions,
 } from './options.js';
 
+import type { ClusterMembership } from '../transport/cluster.js';
 import { emitOrWarn, warn } from '../util/warn.js';
 
 /** @internal The hub sides of the extensions the supervisor drives, as installed on its bus. */
@@ -81,12 +82,14 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   private removeSignals: () => void = () => {};
 
   /**
-   * @internal Made by {@link startCluster}, which names the extensions: `installHub` installs
-   * the hub sides the supervisor drives (config, drain, health) on `app.bus` and returns them.
+   * @internal Made by {@link startCluster}, which names the transport and the extensions:
+   * `membership` hands the bus the link of each worker the slots fork; `installHub` installs the hub sides the
+   * supervisor drives (config, drain, health) on `app.bus` and returns them.
    */
   constructor(
     options: StartClusterOptions<C>,
     private readonly resolved: ResolvedOptions,
+    private readonly membership: ClusterMembership,
     installHub: (app: ClusterApp<C>) => HubExtensions<C>,
   ) {
     super();
@@ -97,12 +100,13 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       refused: (workerId) => this.slots.onHello(workerId, false),
     });
     this.bus.on('error', (error) => this.forwardBusError(error));
+    this.bus.join(membership);
     const hub = installHub(this);
     this.config = hub.config;
     this.drain = hub.drain;
     this.monitor = hub.monitor;
     const bus = this.bus as unknown as PrimaryBus<Contract>;
-    this.slots = new Slots(bus, this.drain, options, resolved, this, {
+    this.slots = new Slots(bus, membership, this.drain, options, resolved, this, {
       ready: (record) => {
         this.monitor?.watch(record.id);
         this.config.catchUp({ workerId: record.id, slot: record.slot.index });
@@ -361,6 +365,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
         (error: unknown) => error,
       );
       await this.bus.close();
+      this.membership.close();
       this.emit('close');
       this.removeAllListeners();
       if (persistError !== undefined) throw persistError;

@@ -12,7 +12,7 @@ import type { Contract } from '../contract.js';
 import type { DrainHub } from '../drain/extension.js';
 import { BusError } from '../errors.js';
 import type { PrimaryBus } from '../primary-bus.js';
-import { workerLink } from '../transport/cluster.js';
+import type { ClusterMembership } from '../transport/cluster.js';
 import { RestartWindow } from './backoff.js';
 import { workerEnv } from './env.js';
 import type {
@@ -40,6 +40,8 @@ export class Slots {
 
   constructor(
     private readonly bus: PrimaryBus<Contract>,
+    /** Where a forked worker joins, with its link (the cluster transport). */
+    private readonly members: ClusterMembership,
     private readonly drainer: DrainHub,
     private readonly options: StartClusterOptions<Contract>,
     private readonly resolved: ResolvedOptions,
@@ -98,6 +100,7 @@ export class Slots {
     } finally {
       cluster.setupPrimary({ stdio });
     }
+    this.members.add(worker);
     let markReady!: () => void;
     let markExited!: (error: BusError) => void;
     let resolveExited!: () => void;
@@ -129,7 +132,6 @@ export class Slots {
       },
     };
     this.records.set(worker.id, record);
-    this.bus.attachLink(worker.id, workerLink(worker));
     worker.on('online', () =>
       this.events.emit('worker:online', {
         workerId: worker.id,
