@@ -105,8 +105,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     this.config = hub.config;
     this.drain = hub.drain;
     this.monitor = hub.monitor;
-    const bus = this.bus as unknown as PrimaryBus<Contract>;
-    this.slots = new Slots(bus, membership, this.drain, options, resolved, this, {
+    this.slots = new Slots(membership, this.drain, options, resolved, this, {
       ready: (record) => {
         this.monitor?.watch(record.id);
         this.config.catchUp({ workerId: record.id, slot: record.slot.index });

@@ -11,7 +11,6 @@ import type { EventEmitter } from 'eventemitter3';
 import type { Contract } from '../contract.js';
 import type { DrainHub } from '../drain/extension.js';
 import { BusError } from '../errors.js';
-import type { PrimaryBus } from '../primary-bus.js';
 import type { ClusterMembership } from '../transport/cluster.js';
 import { RestartWindow } from './backoff.js';
 import { workerEnv } from './env.js';
@@ -39,7 +38,6 @@ export class Slots {
   readonly earlyExits = new Set<(exit: EarlyExit) => void>();
 
   constructor(
-    private readonly bus: PrimaryBus<Contract>,
     /** Where a forked worker joins, with its link (the cluster transport). */
     private readonly members: ClusterMembership,
     private readonly drainer: DrainHub,
