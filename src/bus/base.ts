@@ -60,10 +60,10 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   private readonly table: HandlerTable;
   /** The subscribers, the user's and the system ones, and delivering events to them. */
   private readonly pubsub: PubSub;
-  /** The user's handlers, by method (the table's). */
-  protected readonly handlers: Map<string, AnyHandler>;
-  /** The user's subscribers, by topic. */
-  protected readonly subscribers: Map<string, Set<AnySubscriber>>;
+  /** @internal The user's handlers, by method (the table's; tests check what is registered). */
+  readonly handlers: ReadonlyMap<string, AnyHandler>;
+  /** @internal The user's subscribers, by topic (tests check what is registered). */
+  readonly subscribers: ReadonlyMap<string, ReadonlySet<AnySubscriber>>;
   /** @internal */
   protected readonly systemSubscribers: Map<string, Set<SystemSubscriber>>;
   /** Default `timeoutMs` of calls, in ms. */

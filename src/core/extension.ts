@@ -13,16 +13,12 @@
  */
 
 import type { BusError } from '../errors.js';
-import type { CallOptions, Origin, SystemHandler, Target } from './types.js';
+import type { CallOptions, Origin, PeerId, SystemHandler, Target } from './types.js';
+
+export type { PeerId } from './types.js';
 
 /** Which side of the cluster a bus is: the hub (the primary) or a worker. */
 export type Side = 'hub' | 'worker';
-
-/**
- * A process's id on the wire: a worker id (Node's `cluster.worker.id`), or `HUB_ID` (0) for the
- * hub. Opaque: compare and pass it, do not compute with it (a node-qualified id may come later).
- */
-export type PeerId = number;
 
 /** The hub's {@link PeerId}. */
 export const HUB_ID: PeerId = 0;

@@ -14,12 +14,18 @@ import type {
 import type { BusError } from '../errors.js';
 
 /**
+ * A process's id on the wire: a worker id (Node's `cluster.worker.id`), or `HUB_ID` (0) for the
+ * hub. Opaque: compare and pass it, do not compute with it (a node-qualified id may come later).
+ */
+export type PeerId = number;
+
+/**
  * Where a call goes: `'primary'`; a worker id (Node's `cluster.worker.id`, a positive integer);
  * `{ slot }`, the worker currently serving that stable slot (0..N-1; a replacement inherits its
  * slot); or `'any'`, one connected worker that handles the method, chosen round-robin by the
  * primary (workers being drained only when no other one handles it).
  */
-export type Target = 'primary' | 'any' | number | SlotTarget;
+export type Target = 'primary' | 'any' | PeerId | SlotTarget;
 
 /** A call target by stable slot: the worker currently serving slot `slot` (0..N-1). */
 export interface SlotTarget {
@@ -28,7 +34,7 @@ export interface SlotTarget {
 }
 
 /** Who sent a request or an event: `'primary'` or a worker id. */
-export type Origin = 'primary' | number;
+export type Origin = 'primary' | PeerId;
 
 /** Options of `call` and `callAll`. */
 export interface CallOptions {

@@ -72,8 +72,10 @@ export class StoreHost {
   /** Every store's entries, revisions and expiries. */
   private readonly stores: StoreEntries;
   /** TTL expiry of every store: one heap and one timer. */
-  private readonly expiry: ExpiryQueue;
-  private readonly watches: WatchTable;
+  /** @internal The TTL queue (tests read its size). */
+  readonly expiry: ExpiryQueue;
+  /** @internal The watch index (tests fill it directly). */
+  readonly watches: WatchTable;
   private readonly locks: LockTable;
   private readonly reportTo: ((error: BusError) => void) | undefined;
   /** The hub's extension context, once the host serves on it. */

@@ -18,7 +18,8 @@ interface Node<T> {
 
 /** Items by prefix. The empty prefix matches every key. */
 export class PrefixIndex<T> {
-  private readonly root: Node<T> = { label: '', children: new Map(), items: undefined };
+  /** @internal The tree's root (tests check that removals prune it). */
+  readonly root: Node<T> = { label: '', children: new Map(), items: undefined };
   private count = 0;
 
   /** How many items the index holds. */

@@ -105,8 +105,7 @@ describe('watch index', () => {
     for (const [i, p] of prefixes.entries()) expect(index.delete(p, i)).toBe(true);
     expect(index.delete('a', 1)).toBe(false);
     expect(index.size).toBe(0);
-    const root = (index as unknown as { root: { children: Map<string, unknown>; items: unknown } })
-      .root;
+    const root = index.root;
     expect(root.children.size).toBe(0);
     expect(root.items).toBeUndefined();
   });
@@ -116,7 +115,7 @@ describe('watch index', () => {
     // Registered straight into the host's table (200,000 watch calls would take seconds), the
     // way the primary's watch handler registers them: keys and prefixes that share the written
     // keys' beginning, in the store that is written.
-    const table = (host as unknown as { watches: WatchTable }).watches;
+    const table = host.watches;
     for (let i = 0; i < 100_000; i++) {
       table.add({ origin: 1, id: 2 * i + 1, store: 'b', key: `user:${i}`, prefix: undefined });
       table.add({ origin: 1, id: 2 * i + 2, store: 'b', key: undefined, prefix: `user:${i}:` });

@@ -392,7 +392,7 @@ describe('TTL', () => {
     const hits = workers[0]!.store('hits');
     for (let i = 0; i < 3_000; i++) void hits.set('same', i, { ttlMs: 60_000 });
     await hits.get('same');
-    expect((host as unknown as { expiry: { size: number } }).expiry.size).toBeLessThan(1_100);
+    expect(host!.expiry.size).toBeLessThan(1_100);
   });
 });
 
