@@ -47,8 +47,9 @@ export interface PrimaryBusHooks {
 }
 
 /**
- * The primary's bus: the same `handle`, `call`, `callAll`, `publish`, `subscribe` as a worker's,
- * and the router every worker's messages go through. Made by `startCluster`, found as `app.bus`.
+ * The core of the primary's bus: the same `handle`, `call`, `callAll`, `publish`, `subscribe` as
+ * a worker's, and the router every worker's messages go through. The app gets it as
+ * `PrimaryBus` (`app.bus`), with the shared state's `store` and `lock` on it.
  */
 export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   /** Always `'primary'`. */

@@ -51,8 +51,9 @@ export interface ConnectOptions extends BusOptions {
 const GATHER_GRACE_MS = 1_000;
 
 /**
- * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
- * all routed through the primary.
+ * The core of a worker's bus: `handle`, `call`, `callAll`, `publish`, `subscribe`, all routed
+ * through the primary. `connect()` returns it as `WorkerBus`, with its extensions' APIs on it
+ * (`store`, `lock`, `config`, `health`, drain).
  */
 export class WorkerCore<C extends Contract> extends BaseBus<C> {
   /** This worker's id (Node's `cluster.worker.id`). */

@@ -84,16 +84,7 @@ export class StoreClient implements CounterStore<unknown, unknown> {
     checkOptions(options, 'set');
     const ttl = optionalMs(options.ttlMs, 'set', 'ttlMs');
     const ifRevision = optionalRevision(options.ifRevision, 'set');
-    const res = parseWire(
-      Res.set,
-      await this.client.call(
-        Verb.set,
-        defined({ s: this.name, k: key, v: value, ttl, if: ifRevision }),
-        options,
-      ),
-      'PROTOCOL',
-      'store set',
-    );
+    const res = await this.sendSet(key, value, ttl, ifRevision, options, 'store set');
     if (!res.ok) throw this.conflict(key, ifRevision ?? 0, res.cur);
     return res.r;
   }
@@ -167,16 +158,7 @@ export class StoreClient implements CounterStore<unknown, unknown> {
       const entry = current === null ? undefined : this.toEntry(key, current);
       const next = await insideUpdates.run(lanes, () => fn(entry?.value, entry));
       const expected = current?.r ?? 0;
-      const res = parseWire(
-        Res.set,
-        await this.client.call(
-          Verb.set,
-          defined({ s: this.name, k: key, v: next, ttl, if: expected }),
-          options,
-        ),
-        'PROTOCOL',
-        'store update',
-      );
+      const res = await this.sendSet(key, next, ttl, expected, options, 'store update');
       if (res.ok) {
         const value = this.parse(key, next);
         return res.x === undefined
@@ -306,6 +288,23 @@ export class StoreClient implements CounterStore<unknown, unknown> {
     const parsed = this.schema.safeParse(value);
     if (parsed.success) return parsed.data;
     throw badOutput(this.name, key, parsed.error);
+  }
+
+  /** One `$state.set` (a compare-and-set when `ifRevision` is given), its answer checked. */
+  private async sendSet(
+    key: string,
+    value: unknown,
+    ttl: number | undefined,
+    ifRevision: number | undefined,
+    options: StoreCallOptions,
+    what: string,
+  ) {
+    const answer = await this.client.call(
+      Verb.set,
+      defined({ s: this.name, k: key, v: value, ttl, if: ifRevision }),
+      options,
+    );
+    return parseWire(Res.set, answer, 'PROTOCOL', what);
   }
 
   private conflict(key: string, expected: number, current: WireEntry | null): BusError {

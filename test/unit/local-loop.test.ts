@@ -3,26 +3,19 @@
  * to the event loop: a loop of 200,000 awaited local calls does not freeze routing, timers or
  * signals for the whole loop (a 10 ms timer fired after 401 ms before).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineContract } from '../../src/index.js';
-import { StoreHost } from '../../src/state/host.js';
-import { type Harness, harness } from './helpers.js';
+import { type StoreHarness, storesPerTest } from './helpers.js';
 
 const contract = defineContract({
   methods: { noop: { output: z.number() }, ping: { output: z.string() } },
   stores: { counter: z.number() },
 });
 
-let h: Harness<typeof contract> | undefined;
-let host: StoreHost | undefined;
-
-afterEach(async () => {
-  await host?.close();
-  host = undefined;
-  if (h !== undefined) expect(await h.close()).toBe(0);
-  h = undefined;
-});
+/** A primary with its store host and one worker, closed (and checked for leaks) after each test. */
+const start = storesPerTest(contract);
+let h: StoreHarness<typeof contract> | undefined;
 
 /**
  * Runs `loop` while a 10 ms timer is armed, a 10 ms interval ticks, and a worker calls the
@@ -85,7 +78,7 @@ function expectResponsive(result: Awaited<ReturnType<typeof underLoop>>): void {
 
 describe('local calls yield to the event loop (regression: a loop of local calls froze the primary)', () => {
   it("a loop of 200,000 awaited call('primary') lets a 10 ms timer fire on time and worker calls be routed", async () => {
-    h = await harness(contract, 1);
+    h = await start(1);
     h.primary.handle('noop', () => 1);
     h.primary.handle('ping', () => 'pong');
     const result = await underLoop(async () => {
@@ -95,9 +88,8 @@ describe('local calls yield to the event loop (regression: a loop of local calls
   });
 
   it('a loop of 200,000 awaited store.increment() in the primary lets a 10 ms timer fire on time and worker calls be routed', async () => {
-    h = await harness(contract, 1);
+    h = await start(1);
     h.primary.handle('ping', () => 'pong');
-    host = await StoreHost.open(h.primary, {});
     const counter = h.primary.store('counter');
     const result = await underLoop(async () => {
       for (let i = 0; i < 200_000; i++) await counter.increment('k');
