@@ -88,10 +88,16 @@ export class ClusterStatsLog<C extends Contract> {
     };
   }
 
-  /** One line: JSON with `logs: 'json'`, else words. */
+  /** One line: JSON with `logs: 'json'` (what is unknown as `null`), else words. */
   format(s: ClusterStats): string {
     if (this.mode === 'json') {
-      return JSON.stringify({ time: new Date().toISOString(), type: 'cluster-stats', ...s });
+      return JSON.stringify({
+        time: new Date().toISOString(),
+        type: 'cluster-stats',
+        ...s,
+        rssBytes: s.rssBytes ?? null,
+        worstEventLoopP99: s.worstEventLoopP99 ?? null,
+      });
     }
     const rss = s.rssBytes === undefined ? 'n/a' : `${(s.rssBytes / 2 ** 20).toFixed(1)} MiB`;
     const p99 =

@@ -251,6 +251,50 @@ describe('LOG_CLUSTER_STATS', () => {
   });
 });
 
+describe('LOG_CLUSTER_STATS with logs: json', () => {
+  it('prints the summary as JSON, null for what no report told, restarts counted', async () => {
+    const primary = forkPrimary({
+      args: ['--workers', '2'],
+      env: { LOG_CLUSTER_STATS: '150' },
+      options: { logs: 'json' },
+    });
+    await primary.next('started');
+    const stats = () =>
+      primary
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('"cluster-stats"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const first = await until(
+      () => stats()[0],
+      (s) => s !== undefined,
+      'a stats line',
+    );
+    expect(first).toEqual({
+      time: expect.any(String),
+      type: 'cluster-stats',
+      workers: 2,
+      active: 2,
+      healthy: 2, // health: false: every active worker
+      restarts: 0,
+      rssBytes: null,
+      worstEventLoopP99: null,
+    });
+    const restarted = await primary.command({ cmd: 'restart' });
+    expect(restarted.ok).toBe(true);
+    await until(
+      () => stats().at(-1),
+      (s) => s?.restarts === 2 && s.active === 2,
+      'a stats line after the rolling restart',
+    );
+    const workers = (await primary.command({ cmd: 'workers' })).value as Info[];
+    await closeAndCheck(
+      primary,
+      workers.map((w) => w.pid),
+    );
+  });
+});
+
 describe('bus.peers()', () => {
   it("lists the cluster's ready workers, the caller included, in a worker and on app.bus", async () => {
     const primary = forkPrimary({ args: ['--workers', '2'] });

@@ -115,6 +115,12 @@ describe('each variable sets its option, in its unit', () => {
     expect(Object.keys(ENVIRONMENT_VARIABLES)).toHaveLength(11);
   });
 
+  it('coerces numbers as zod does: 1e3 and 0x10 are numbers, spaces around them are trimmed', () => {
+    expect(resolve({}, { GRACEFUL_SHUTDOWN_TIMEOUT: '1e3' }).drainTimeoutMs).toBe(1_000);
+    expect(resolve({}, { CLUSTER_WORKERS: '0x10' }).workers).toBe(16);
+    expect(resolve({}, { CLUSTER_WORKERS: ' 3 ' }).workers).toBe(3);
+  });
+
   it('takes LOG_CLUSTER_STATS as true, false or an interval in ms', () => {
     expect(resolve({}, { LOG_CLUSTER_STATS: 'true' }).logClusterStatsMs).toBe(30_000);
     expect(resolve({}, { LOG_CLUSTER_STATS: '5000' }).logClusterStatsMs).toBe(5_000);
