@@ -15,6 +15,8 @@ import { drainWorker } from './drain/extension.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './drain/types.js';
 import { BusError } from './errors.js';
 import { type HealthChecks, healthWorker } from './health/extension.js';
+import { peersWorker } from './peers/extension.js';
+import type { PeersApi } from './peers/types.js';
 import { stateExtension, withState } from './state/extension.js';
 import type { StateApi } from './state/types.js';
 import {
@@ -31,7 +33,7 @@ import { checkDurationMs } from './util/duration.js';
 export type { ConnectOptions } from './bus/worker.js';
 
 /** What a worker's bus offers besides the core's calls and events: its extensions' APIs. */
-export interface WorkerApis<C extends Contract> {
+export interface WorkerApis<C extends Contract> extends PeersApi {
   /** The cluster's config as this worker runs it: `current` (typed), `version`, `onChange()`. */
   readonly config: WorkerConfig<C>;
   /** This worker's health checks: `addCheck(name, check)`. */
@@ -71,7 +73,7 @@ export interface WorkerApis<C extends Contract> {
 
 /**
  * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
- * `store`, `lock`, all routed through the primary, and its extensions' APIs.
+ * `store`, `lock`, `peers`, all routed through the primary, and its extensions' APIs.
  */
 export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & WorkerApis<C>;
 
@@ -99,10 +101,12 @@ export function workerBus<C extends Contract>(
     }),
   );
   const drain = core.install(drainWorker(() => core.pendingCount));
+  const peers = core.install(peersWorker());
   return Object.defineProperties(withState<C, WorkerCore<C>>(core), {
     config: { value: config, enumerable: true },
     health: { value: health, enumerable: true },
     draining: { get: () => drain.draining, enumerable: true },
+    peers: { value: () => peers.peers() },
     onDrain: { value: (handler: DrainHandler) => drain.onDrain(handler) },
     closeOnDrain: {
       value: (server: DrainableServer, opts?: CloseOnDrainOptions) =>

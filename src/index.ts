@@ -75,6 +75,7 @@ export type {
   WorkerState,
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
+export type { PeerInfo, PeersApi } from './peers/types.js';
 export type { PrimaryBus } from './primary-bus.js';
 export { startCluster } from './start-cluster.js';
 export type {
@@ -115,3 +116,4 @@ export type {
   WorkerInfo,
   WorkerReadyEvent,
 } from './supervisor/cluster.js';
+export type { LogsMode } from './supervisor/ops-options.js';

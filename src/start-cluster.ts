@@ -12,11 +12,15 @@ import type { Contract } from './contract.js';
 import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
 import { healthHub } from './health/extension.js';
+import { peersHub } from './peers/extension.js';
 import { stateExtension } from './state/extension.js';
 import { StoreHost } from './state/host.js';
 import { ClusterApp } from './supervisor/cluster.js';
+import { ClusterStatsLog } from './supervisor/cluster-stats.js';
 import { PM2_CLUSTER_MODE_HINT, pm2ClusterMode } from './supervisor/env.js';
+import { withEnvironment } from './supervisor/env-options.js';
 import { resolveOptions, type StartClusterOptions } from './supervisor/options.js';
+import { notifyReady } from './supervisor/ready-notify.js';
 import { clusterPrimaryMembership } from './transport/cluster.js';
 import { warn } from './util/warn.js';
 
@@ -28,11 +32,17 @@ import { warn } from './util/warn.js';
  *
  * @returns the running {@link ClusterApp}: `app.bus`, `app.config`, `app.workers()`,
  *   `app.health()`, `app.restart()`, `app.scale()`, lifecycle events, `app.close()`.
- * Each worker's stderr goes through the primary (forwarded to its stderr unchanged, the last
- * lines kept to explain a failed start); its stdout is inherited.
+ * Options the code leaves unset are read from `--workers N` and the environment (`readEnv`,
+ * docs/operating.md). Each worker's stderr goes through the primary (forwarded to its stderr,
+ * the last lines kept to explain a failed start); its stdout is inherited, unless `logs` is
+ * `'prefix'` or `'json'` (then every line of both is labelled). Once every worker is ready, the
+ * primary sends `'ready'` on its IPC channel if it has one (PM2's `wait_ready`) and runs
+ * `systemd-notify --ready` if `NOTIFY_SOCKET` is set (a failure is a warning).
  *
  * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` when called outside
- *   the primary (under PM2's cluster mode, saying to use fork mode) or with a bad option,
+ *   the primary (under PM2's cluster mode, saying to use fork mode) or with a bad option (a bad
+ *   environment variable or `--workers`: the message names it and the value it got; `workers`
+ *   outside `minWorkers..maxWorkers`; a management host that is not loopback without a token),
  *   `VALIDATION` when the initial config fails the contract's config schema (no worker is
  *   forked), `STARTUP_FAILED` at once when a slot's worker exits before it is ready twice in a
  *   row with the same cause (same exit code or signal, same last stderr line), or once with
@@ -44,7 +54,7 @@ import { warn } from './util/warn.js';
  *   is forked). After a rejection, every forked worker has been ended.
  */
 export async function startCluster<C extends Contract>(
-  options: StartClusterOptions<C>,
+  given: StartClusterOptions<C>,
 ): Promise<ClusterApp<C>> {
   if (!cluster.isPrimary) {
     throw new BusError(
@@ -54,6 +64,8 @@ export async function startCluster<C extends Contract>(
         : 'startCluster() must be called in the primary; in a worker, use connect()',
     );
   }
+  // Code, then `--workers`, then the environment, then the defaults (readEnv: false: code only).
+  const options = withEnvironment(given);
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
   const app = new ClusterApp(options, resolved, clusterPrimaryMembership(), (app) => ({
@@ -92,10 +104,21 @@ export async function startCluster<C extends Contract>(
       report: (error) => app.bus.emit('error', error),
     });
     app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+    app.bus.install(
+      peersHub((id) => {
+        const record = app.slots.records.get(id);
+        const pid = record?.worker.process.pid;
+        return record?.state === 'ready' && pid !== undefined
+          ? { slot: record.slot.index, pid }
+          : undefined;
+      }),
+    );
   } catch (error) {
     await app.close({ timeoutMs: 1_000 }); // nothing forked yet
     throw error;
   }
+  const stats =
+    resolved.logClusterStatsMs === undefined ? undefined : new ClusterStatsLog(app, resolved.logs);
   for (let i = 0; i < resolved.workers; i++) app.slots.addSlot();
   try {
     await app.waitAllReady(resolved.readyTimeoutMs);
@@ -108,6 +131,11 @@ export async function startCluster<C extends Contract>(
     throw error;
   }
   app.listenToSignals();
+  if (stats !== undefined && resolved.logClusterStatsMs !== undefined) {
+    stats.start(resolved.logClusterStatsMs);
+  }
+  // PM2's wait_ready and systemd's Type=notify: every worker is ready.
+  void notifyReady();
   // Requests and events for the primary that arrived during startup run once the code after
   // `await startCluster()` has registered its handlers (see PrimaryBus.release).
   app.bus.release();

@@ -263,8 +263,8 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   /** Which side of the cluster this bus is. */
   abstract readonly side: Side;
 
-  /** The other processes, as this bus sees them (for extensions). */
-  protected abstract readonly peers: Peers;
+  /** The other processes, as this bus sees them (for extensions; `peers()` is the API's own). */
+  protected abstract readonly peerView: Peers;
 
   /**
    * Sends system event `topic` (`$…`) to peer `to`; to itself (the hub to `HUB_ID`), through
@@ -274,7 +274,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
 
   /** The installed extensions, their APIs, and their contexts. */
   private readonly ext = new Extensions(this, {
-    peers: () => this.peers,
+    peers: () => this.peerView,
     send: (to, topic, payload) => this.sendSystem(to, topic, payload),
     report: (error) => this.report(error),
   });

@@ -56,7 +56,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   readonly self = 'primary' as const;
   /** Always `'hub'`. */
   readonly side = 'hub' as const;
-  protected readonly peers: Peers = {
+  protected readonly peerView: Peers = {
     ids: () => this.connectedWorkers(),
     onGone: (listener) => this.onWorkerGone(listener),
     inFlight: (id) => this.inFlightTo(id),

@@ -61,7 +61,7 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
   /** Always `'worker'`. */
   readonly side = 'worker' as const;
   private readonly goneListeners = new Set<(id: PeerId) => void>();
-  protected readonly peers: Peers = {
+  protected readonly peerView: Peers = {
     ids: () => (this.peer.closed ? [] : [HUB_ID]),
     onGone: (listener) => {
       this.goneListeners.add(listener);

@@ -18,6 +18,7 @@ import type { StoreHost } from '../state/host.js';
 import { checkCount } from '../util/count.js';
 import { checkDurationMs } from '../util/duration.js';
 import type { ClusterEvents, RestartResult, ScaleResult, WorkerInfo } from './events.js';
+import { checkScaleBounds } from './ops-options.js';
 import {
   type CloseOptions,
   primaryBusOptions,
@@ -206,17 +207,19 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
    * or shrinks it (drains the workers of the highest slots, then removes those slots). Waits for
    * a rolling restart in progress.
    *
-   * @param count - the number of slots, >= 1.
+   * @param count - the number of slots, >= 1, within `minWorkers..maxWorkers`.
    * @param options - `readyTimeoutMs`, `drainTimeoutMs` (default: the cluster's).
    * @returns `{ from, to }`; also emitted as `scale:done`.
    * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` for a bad
-   *   count, `TIMEOUT` when a new worker is not ready in time (its slot stays, and keeps its
+   *   count, or one outside `minWorkers..maxWorkers` (`data`: `{ min, max, requested }`, `max`
+   *   null without a bound; nothing changes), `TIMEOUT` when a new worker is not ready in time (its slot stays, and keeps its
    *   worker), `CLOSED`.
    */
   scale(count: number, options: RestartOptions = {}): Promise<ScaleResult> {
     let timeouts: OperationTimeouts;
     try {
       checkCount(count, 'scale: count', 1);
+      checkScaleBounds(count, this.resolved);
       timeouts = this.timeouts(options, 'scale');
     } catch (error) {
       return Promise.reject(error);

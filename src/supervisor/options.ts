@@ -5,7 +5,6 @@
  * @module
  */
 
-import os from 'node:os';
 import type { BusOptions } from '../bus/base.js';
 import { DEFAULT_CONFIG_ACK_TIMEOUT_MS } from '../config/hub.js';
 import type { ConfigInput, Contract } from '../contract.js';
@@ -16,6 +15,14 @@ import type { PersistOptions, StoreHostOptions } from '../state/types.js';
 import { checkCount } from '../util/count.js';
 import { describeValue } from '../util/describe.js';
 import { checkDurationMs } from '../util/duration.js';
+import {
+  type LogsMode,
+  type ResolvedManagement,
+  resolveLogs,
+  resolveManagement,
+  resolveStatsInterval,
+  resolveWorkerBounds,
+} from './ops-options.js';
 import { type ResolvedSignals, resolveSignals, type SignalOptions } from './signals.js';
 
 // The count check moved to util/count.ts; re-exported until supervisor/cluster.ts imports it there.
@@ -26,10 +33,66 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
   /** The contract every worker connects with. */
   readonly contract: C;
   /**
-   * How many workers (slots) to fork.
-   * @default os.availableParallelism()
+   * How many workers (slots) to fork. Unset: `--workers N` on the primary's command line, else
+   * `CLUSTER_WORKERS` (see {@link StartClusterOptions.readEnv}).
+   * @default os.availableParallelism(), brought within minWorkers..maxWorkers
    */
   readonly workers?: number;
+  /**
+   * The fewest workers: `workers` and `app.scale(n)` below it are refused with
+   * `INVALID_ARGUMENT`. Unset: `CLUSTER_MIN_WORKERS`.
+   * @default 1
+   */
+  readonly minWorkers?: number;
+  /**
+   * The most workers: `workers` and `app.scale(n)` above it are refused with `INVALID_ARGUMENT`
+   * (nothing changes). Unset: `CLUSTER_MAX_WORKERS`.
+   * @default undefined (no bound)
+   */
+  readonly maxWorkers?: number;
+  /**
+   * Take the options this code leaves unset from `--workers N` on the primary's command line and
+   * from the environment (`CLUSTER_WORKERS`, `CLUSTER_MIN_WORKERS`, `CLUSTER_MAX_WORKERS`,
+   * `HEALTH_CHECK_INTERVAL`, `WORKER_RESTART_DELAY`, `GRACEFUL_SHUTDOWN_TIMEOUT`,
+   * `WORKER_MEMORY_LIMIT`, `CLUSTER_API_PORT`, `CLUSTER_API_HOST`, `CLUSTER_API_TOKEN`,
+   * `LOG_CLUSTER_STATS`): code, then flag, then environment, then default. A value that applies
+   * and is malformed rejects with `INVALID_ARGUMENT` naming the variable and the value; one the
+   * code overrides is ignored. `false` reads neither (`env` is the workers' environment).
+   * @default true
+   */
+  readonly readEnv?: boolean;
+  /**
+   * The management API's address: off unless a port is given (`CLUSTER_API_PORT`,
+   * `CLUSTER_API_HOST`, `CLUSTER_API_TOKEN` fill what is unset; `false`: off, whatever the
+   * environment says). A host that is not loopback without a token is refused with
+   * `INVALID_ARGUMENT` before any worker is forked.
+   * @default undefined (off); host '127.0.0.1'; no token
+   */
+  readonly management?:
+    | {
+        /** The TCP port (0: one the OS picks). */
+        readonly port?: number;
+        /** The address to bind. @default '127.0.0.1' */
+        readonly host?: string;
+        /** The bearer token every request but `/health` must carry. */
+        readonly token?: string;
+      }
+    | false;
+  /**
+   * Log a one-line cluster summary on the primary's stdout (workers, active, healthy, restarts,
+   * total rss, worst event-loop p99): `true` every 30_000 ms, or every this many ms. Unset:
+   * `LOG_CLUSTER_STATS`.
+   * @default false
+   */
+  readonly logClusterStats?: boolean | number;
+  /**
+   * How worker output is shown: `'inherit'` (stdout inherited, stderr forwarded as it comes),
+   * `'prefix'` (every line as `[slot 2 · worker 7] …`), `'json'` (every line one JSON object
+   * `{ time, slot, workerId, pid, stream, line }`). Lines are never cut or interleaved mid-line
+   * (longer than 64 KiB: in pieces, see docs/operating.md); stderr stays stderr.
+   * @default 'inherit'
+   */
+  readonly logs?: LogsMode;
   /** The worker script (as `cluster.setupPrimary({ exec })`). @default process.argv[1], this script */
   readonly exec?: string;
   /** Arguments passed to each worker. @default process.argv.slice(2) */
@@ -63,8 +126,9 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
   /** The window of `maxRestarts`, in ms. Restarts older than this are forgotten. @default 60_000 */
   readonly restartWindowMs?: number;
   /**
-   * Backoff of crash restarts: the first restart of a slot within the window is immediate, the
-   * second waits this many ms, each further one twice as long.
+   * Backoff of crash restarts, its first step: the first restart of a slot within the window is
+   * immediate, the second waits this many ms, each further one twice as long. Unset:
+   * `WORKER_RESTART_DELAY`.
    * @default 100
    */
   readonly restartBackoffMs?: number;
@@ -72,7 +136,7 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
   readonly maxRestartBackoffMs?: number;
   /**
    * A drained worker (replaced, scaled down, or at a signal's close) still alive this many ms
-   * after the drain began is killed with SIGKILL.
+   * after the drain began is killed with SIGKILL. Unset: `GRACEFUL_SHUTDOWN_TIMEOUT`.
    * @default 10_000
    */
   readonly drainTimeoutMs?: number;
@@ -94,14 +158,16 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
   readonly configAckTimeoutMs?: number;
   /**
    * Health checks: `{ intervalMs, misses, maxMemoryBytes, memorySamples, checkTimeoutMs }`, or
-   * `false` to turn them off.
+   * `false` to turn them off. Unset `intervalMs` and `maxMemoryBytes`: `HEALTH_CHECK_INTERVAL`,
+   * `WORKER_MEMORY_LIMIT`.
    * @default {} (on: ping every 5_000 ms, replace after 3 misses, no memory limit)
    */
   readonly health?: HealthOptions | false;
   /**
    * Handle the primary's signals. `true`: the default map, `{ shutdown: ['SIGTERM', 'SIGINT'],
    * restart: 'SIGUSR2', reload: 'SIGHUP' }`: a shutdown signal closes the cluster gracefully
-   * (with `drainTimeoutMs`) and then ends the process with the same signal; the restart signal
+   * (with `drainTimeoutMs`) and then exits with 128 + the signal's number (143 for SIGTERM, 130
+   * for SIGINT; `process.on('exit')` hooks run); the restart signal
    * runs a rolling restart; the reload signal reloads `configFile` (only listened to when one is
    * given). A {@link SignalOptions} changes some of them (`false` turns one action off); `false`
    * leaves the process's signals alone. The workers clusterbus forks ignore every signal the
@@ -146,6 +212,14 @@ export interface RestartOptions {
 /** @internal Checked options with defaults. */
 export interface ResolvedOptions {
   readonly workers: number;
+  readonly minWorkers: number;
+  /** Undefined: no upper bound. */
+  readonly maxWorkers: number | undefined;
+  /** The management API's address; undefined when it is off. */
+  readonly management: { port: number; host: string; token: string | undefined } | undefined;
+  /** The cluster stats line's interval, in ms; undefined when off. */
+  readonly logClusterStatsMs: number | undefined;
+  readonly logs: LogsMode;
   readonly readyTimeoutMs: number;
   readonly restart: boolean;
   readonly maxRestarts: number;
@@ -167,11 +241,8 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
       'startCluster: options.contract is required (made by defineContract)',
     );
   }
-  const workers = checkCount(
-    options.workers ?? os.availableParallelism(),
-    'startCluster: workers',
-    1,
-  );
+  const bounds = resolveWorkerBounds(options.workers, options.minWorkers, options.maxWorkers);
+  const management: ResolvedManagement | undefined = resolveManagement(options.management);
   const maxRestarts = checkCount(options.maxRestarts ?? 10, 'startCluster: maxRestarts', 0);
   if (options.configFile !== undefined && typeof options.configFile !== 'string') {
     throw new BusError(
@@ -180,7 +251,10 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
     );
   }
   return {
-    workers,
+    ...bounds,
+    management,
+    logClusterStatsMs: resolveStatsInterval(options.logClusterStats),
+    logs: resolveLogs(options.logs),
     readyTimeoutMs: checkDurationMs(options.readyTimeoutMs ?? 30_000, 'readyTimeoutMs'),
     restart: options.restart !== false,
     maxRestarts,

@@ -1,6 +1,7 @@
 /**
  * The primary's signal handling (`startCluster({ signals })`): by default SIGTERM and SIGINT
- * close the cluster gracefully and then end the process with the same signal; SIGUSR2 runs a
+ * close the cluster gracefully and then end the process with exit status 128 + the signal's
+ * number (143, 130), through `process.exit()`, so that `process.on('exit')` hooks run; SIGUSR2 runs a
  * rolling restart; SIGHUP reloads the config file (as nginx does), listened to only when there is
  * one. The map is an option; the workers clusterbus forks ignore every signal in it (the primary
  * owns them, see {@link deferSignalsToPrimary}).
@@ -19,7 +20,8 @@ import { warn } from '../util/warn.js';
 export interface SignalOptions {
   /**
    * Close the cluster gracefully (`app.close({ timeoutMs: drainTimeoutMs })`), then end the
-   * process with the same signal.
+   * process with exit status 128 + the signal's number (SIGTERM: 143, SIGINT: 130), by
+   * `process.exit()`: the process's `'exit'` hooks run.
    * @default ['SIGTERM', 'SIGINT']
    */
   readonly shutdown?: NodeJS.Signals | readonly NodeJS.Signals[] | false;
@@ -142,9 +144,9 @@ export interface SignalTarget {
 
 /**
  * Installs the listeners of `signals`; returns the function that removes them (idempotent).
- * After a signal-driven close, the signal is raised again once our listener is gone, so the
- * process ends as it would have without us, unless the app listens to that signal itself (then
- * the app decides what follows the close).
+ * After a signal-driven close, the process exits with 128 + the signal's number, the status the
+ * signal itself would have given, its `'exit'` hooks run (a re-raised signal would skip them),
+ * unless the app listens to that signal itself (then the app decides what follows the close).
  */
 export function installSignals(signals: ResolvedSignals, target: SignalTarget): () => void {
   const listeners = new Map<NodeJS.Signals, () => void>();
@@ -158,8 +160,12 @@ export function installSignals(signals: ResolvedSignals, target: SignalTarget): 
       const appListens = process.listeners(signal).some((l) => l !== listener);
       target.signal(signal, 'close');
       remove(); // a second signal meanwhile has the default effect: the impatient way out
+      // Exit as the shell reports a death by this signal (128 + its number: 143 for SIGTERM, 130
+      // for SIGINT), with process.exit() rather than by raising it again: 'exit' hooks run.
       const reraise = () => {
-        if (!appListens && process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+        if (!appListens && process.listenerCount(signal) === 0) {
+          process.exit(128 + (os.constants.signals[signal] ?? 0));
+        }
       };
       target.close().then(reraise, (error: unknown) => {
         // Nobody awaits this close: say loudly what failed (a last snapshot not written), then

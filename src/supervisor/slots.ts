@@ -24,7 +24,7 @@ import type {
 import type { ResolvedOptions, StartClusterOptions } from './options.js';
 import { handledSignals } from './signals.js';
 import type { EarlyExit, Slot, SlotHooks, WorkerRecord } from './slot-types.js';
-import { StderrTail, WORKER_STDIO } from './stderr-tail.js';
+import { attachWorkerOutput, workerStdio } from './worker-logs.js';
 
 export type { EarlyExit, HelloState, Slot, SlotHooks, WorkerRecord } from './slot-types.js';
 
@@ -90,7 +90,7 @@ export class Slots {
       ...(o.exec !== undefined ? { exec: o.exec } : {}),
       ...(o.args !== undefined ? { args: [...o.args] } : {}),
       ...(o.execArgv !== undefined ? { execArgv: [...o.execArgv] } : {}),
-      stdio: [...WORKER_STDIO],
+      stdio: [...workerStdio(this.resolved.logs)],
     });
     let worker: Worker;
     try {
@@ -122,7 +122,7 @@ export class Slots {
       draining: undefined,
       killed: false,
       hello: 'none',
-      stderr: new StderrTail(worker.process.stderr),
+      stderr: attachWorkerOutput(worker, slot.index, this.resolved.logs),
       markReady,
       markExited: (error) => {
         markExited(error);

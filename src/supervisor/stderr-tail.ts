@@ -1,8 +1,8 @@
 /**
- * What becomes of a worker's stderr: the primary pipes it, forwards every chunk to its own
- * stderr unchanged, and keeps the last lines (bounded), so that a worker that dies while the
- * cluster starts can be explained in the rejection. The one module that decides how worker
- * output is shown (stdout stays inherited).
+ * What becomes of a worker's stderr: the primary pipes it, forwards every chunk (to its own
+ * stderr unchanged, or to the line splitter of worker-logs.ts, which decides how worker output is
+ * shown), and keeps the last lines (bounded), so that a worker that dies while the cluster starts
+ * can be explained in the rejection.
  *
  * @module
  */
@@ -18,9 +18,6 @@ const HOLD_CHARS = 2 * STDERR_TAIL_BYTES;
 /** How long {@link StderrTail.end} waits for the pipe to close after the worker exited, in ms. */
 const END_GRACE_MS = 500;
 
-/** The `stdio` of a forked worker: stdin and stdout inherited, stderr piped, the IPC channel. */
-export const WORKER_STDIO = ['inherit', 'inherit', 'pipe', 'ipc'] as const;
-
 /** @internal One worker's stderr: forwarded as it comes, its tail kept until {@link end}. */
 export class StderrTail {
   private text = '';
@@ -31,11 +28,12 @@ export class StderrTail {
 
   /**
    * @param stream - the worker's piped stderr (`worker.process.stderr`); `null` if not piped.
-   * @param out - where every chunk is forwarded, unchanged. @default process.stderr
+   * @param out - where every chunk is forwarded, unchanged (with `logs: 'prefix' | 'json'`, the
+   *   line splitter of worker-logs.ts). @default process.stderr
    */
   constructor(
     private readonly stream: Readable | null,
-    private readonly out: NodeJS.WritableStream = process.stderr,
+    private readonly out: { write(chunk: Buffer | string): unknown } = process.stderr,
   ) {
     if (stream === null) return;
     stream.on('data', this.onData);

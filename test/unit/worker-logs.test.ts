@@ -1,0 +1,97 @@
+/**
+ * The line splitter of `logs: 'prefix' | 'json'`, without a process: lines whole across chunks,
+ * `\r\n` and `\n`, a line longer than the bound in pieces cut on characters (the later ones marked
+ * as continuations), a line exactly at the bound in one piece, UTF-8 split across chunks, the
+ * partial last line at the end; and the two formats.
+ */
+import { describe, expect, it } from 'vitest';
+import { formatLine, LineSplitter, MAX_LINE_BYTES } from '../../src/supervisor/worker-logs.js';
+
+function split(chunks: (string | Buffer)[], max?: number): Array<[string, boolean]> {
+  const out: Array<[string, boolean]> = [];
+  const s = new LineSplitter((line, continued) => out.push([line, continued]), max);
+  for (const c of chunks) s.push(c);
+  s.end();
+  return out;
+}
+
+describe('LineSplitter', () => {
+  it('joins a line written in pieces and splits chunks holding several', () => {
+    expect(split(['B-1\nB', '-2\r\nB-', '3', '\n', '\n', 'tail'])).toEqual([
+      ['B-1', false],
+      ['B-2', false],
+      ['B-3', false],
+      ['', false],
+      ['tail', false],
+    ]);
+  });
+
+  it('cuts a line over the bound into pieces of at most the bound, the later ones continued', () => {
+    expect(split(['abcdefghijklmnopqrstuvwxyz\nnext\n'], 10)).toEqual([
+      ['abcdefghij', false],
+      ['klmnopqrst', true],
+      ['uvwxyz', true],
+      ['next', false],
+    ]);
+  });
+
+  it('keeps a line exactly at the bound in one piece, with no empty continuation', () => {
+    expect(split(['0123456789\n'], 10)).toEqual([['0123456789', false]]);
+    expect(split(['01234567890\n'], 10)).toEqual([
+      ['0123456789', false],
+      ['0', true],
+    ]);
+  });
+
+  it('cuts on characters, never inside a UTF-8 sequence, even when a chunk splits one', () => {
+    const euro = Buffer.from('€€€€\n'); // 3 bytes each
+    const out = split([euro.subarray(0, 4), euro.subarray(4)], 7);
+    expect(out).toEqual([
+      ['€€', false],
+      ['€€', true],
+    ]);
+    for (const [line] of out) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(7);
+  });
+
+  it('emits the partial last line at the end, and nothing for an empty stream', () => {
+    expect(split(['no newline'])).toEqual([['no newline', false]]);
+    expect(split([])).toEqual([]);
+    expect(split(['done\n'])).toEqual([['done', false]]);
+  });
+
+  it('bounds what it holds by default at 64 KiB', () => {
+    expect(MAX_LINE_BYTES).toBe(65_536);
+    const out = split(['x'.repeat(200_000)]);
+    expect(out.map(([l, c]) => [l.length, c])).toEqual([
+      [65_536, false],
+      [65_536, true],
+      [65_536, true],
+      [3_392, true],
+    ]);
+  });
+});
+
+describe('formatLine', () => {
+  const source = { slot: 2, workerId: 7, pid: 1234 };
+  it("prefix: '[slot 2 · worker 7] line', a continuation marked with '…'", () => {
+    expect(formatLine('prefix', source, 'stdout', 'hello', false)).toBe(
+      '[slot 2 · worker 7] hello\n',
+    );
+    expect(formatLine('prefix', source, 'stderr', 'more', true)).toBe(
+      '[slot 2 · worker 7] … more\n',
+    );
+  });
+
+  it('json: one object per line, continued only on continuations', () => {
+    const o = JSON.parse(formatLine('json', source, 'stderr', 'a "quoted"\tline', false));
+    expect(o).toEqual({
+      time: expect.any(String),
+      slot: 2,
+      workerId: 7,
+      pid: 1234,
+      stream: 'stderr',
+      line: 'a "quoted"\tline',
+    });
+    expect(JSON.parse(formatLine('json', source, 'stdout', 'x', true)).continued).toBe(true);
+  });
+});
