@@ -103,7 +103,7 @@ export class MetricsHub {
       },
     ];
     const app = new Map<number, MetricJSON[]>();
-    for (const [slot, answer] of answers) {
+    for (const [slot, answer] of [...answers].sort((a, b) => a[0] - b[0])) {
       processes.push({ slot: String(slot), bus: answer.bus, queueBytes: answer.queueBytes });
       if (answer.app !== undefined) app.set(slot, answer.app);
     }
