@@ -26,6 +26,7 @@ import {
   type CollectAnswer,
   CollectAnswerSchema,
   type MetricJSON,
+  MetricSchema,
   type MetricsOptions,
   MetricsVerb,
   PRIMARY_SLOT,
@@ -59,6 +60,8 @@ export interface RenderedMetrics {
 export class MetricsHub {
   private readonly restarts = new Map<number, Map<RestartReason, number>>();
   private readonly failures = new Map<number, number>();
+  /** Scrapes whose `primaryRegistry` threw; undefined until one is read. */
+  private primaryFailures: number | undefined;
   private prom: Promise<PromClient> | undefined;
   private closed = false;
 
@@ -102,10 +105,12 @@ export class MetricsHub {
         queueBytes: this.primary.queuedBytes,
       },
     ];
-    const app = new Map<number, MetricJSON[]>();
+    const app = new Map<string, MetricJSON[]>();
+    const own = await this.primaryApp(options);
+    if (own !== undefined) app.set(PRIMARY_SLOT, own);
     for (const [slot, answer] of [...answers].sort((a, b) => a[0] - b[0])) {
       processes.push({ slot: String(slot), bus: answer.bus, queueBytes: answer.queueBytes });
-      if (answer.app !== undefined) app.set(slot, answer.app);
+      if (answer.app !== undefined) app.set(String(slot), answer.app);
     }
     const registry = prom.AggregatorRegistry.aggregate([
       busMetrics(processes, this.view()),
@@ -117,6 +122,19 @@ export class MetricsHub {
   /** {@link render}'s text. */
   async text(overrides?: MetricsOptions): Promise<string> {
     return (await this.render(overrides)).text;
+  }
+
+  /** The primary's own app metrics, from `primaryRegistry`; a throw or a bad one is counted. */
+  private async primaryApp(options: ResolvedMetricsOptions): Promise<MetricJSON[] | undefined> {
+    const registry = options.primaryRegistry;
+    if (registry === undefined) return undefined;
+    this.primaryFailures ??= 0;
+    try {
+      return MetricSchema.array().parse(await registry.getMetricsAsJSON());
+    } catch {
+      this.primaryFailures++;
+      return undefined;
+    }
   }
 
   private load(options: ResolvedMetricsOptions): Promise<PromClient> {
@@ -193,6 +211,7 @@ export class MetricsHub {
       })),
       restarts: this.restarts,
       scrapeFailures: this.failures,
+      primaryScrapeFailures: this.primaryFailures,
     };
   }
 

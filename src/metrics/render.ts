@@ -8,7 +8,13 @@
  */
 import { type BusSnapshot, DURATION_BUCKETS_SECONDS } from '../bus/observe.js';
 import type { WorkerState } from '../health/types.js';
-import type { AppMetricsMode, MetricJSON, MetricType, MetricValueJSON } from './types.js';
+import {
+  type AppMetricsMode,
+  type MetricJSON,
+  type MetricType,
+  type MetricValueJSON,
+  PRIMARY_SLOT,
+} from './types.js';
 
 /** Why a slot's worker was replaced, as `clusterbus_worker_restarts_total` labels it. */
 export type RestartReason = 'crash' | 'restart' | 'missed-pings' | 'memory';
@@ -47,6 +53,8 @@ export interface ClusterView {
   readonly restarts: ReadonlyMap<number, ReadonlyMap<RestartReason, number>>;
   /** Workers left out of a scrape, by slot. */
   readonly scrapeFailures: ReadonlyMap<number, number>;
+  /** Scrapes whose `primaryRegistry` threw; undefined without one. */
+  readonly primaryScrapeFailures?: number | undefined;
 }
 
 function metric(
@@ -175,6 +183,9 @@ function clusterMetrics(view: ClusterView): MetricJSON[] {
       workers.push({ value: n, labels: { slot: label, state } });
     }
   }
+  if (view.primaryScrapeFailures !== undefined) {
+    failures.unshift({ value: view.primaryScrapeFailures, labels: { slot: PRIMARY_SLOT } });
+  }
   const delay: MetricValueJSON[] = [];
   const rss: MetricValueJSON[] = [];
   for (const h of [...view.health].sort((a, b) => a.slot - b.slot)) {
@@ -225,28 +236,28 @@ export function isReserved(name: string): boolean {
 }
 
 /**
- * The app's metrics of every worker, as arrays for `AggregatorRegistry.aggregate`: as they are
+ * The app's metrics of every process (by `slot` label value, in the map's order), as arrays for
+ * `AggregatorRegistry.aggregate`: as they are
  * (`'aggregate'`: merged by each metric's aggregator), or with a `slot` label on every sample
  * (`'per-slot'`: each series stays; the aggregator becomes `sum`, which keeps distinct label sets
  * as they are, so that `omit` metrics are kept too). Metrics named `clusterbus_*` are left out.
  */
 export function appMetrics(
-  bySlot: ReadonlyMap<number, readonly MetricJSON[]>,
+  bySlot: ReadonlyMap<string, readonly MetricJSON[]>,
   mode: AppMetricsMode,
 ): MetricJSON[][] {
   const arrays: MetricJSON[][] = [];
-  for (const [slot, metrics] of [...bySlot].sort((a, b) => a[0] - b[0])) {
+  for (const [slot, metrics] of bySlot) {
     const own = metrics.filter((m) => !isReserved(m.name));
     if (mode === 'aggregate') {
       arrays.push(own);
       continue;
     }
-    const label = String(slot);
     arrays.push(
       own.map((m) => ({
         ...m,
         aggregator: 'sum',
-        values: m.values.map((v) => ({ ...v, labels: { ...v.labels, slot: label } })),
+        values: m.values.map((v) => ({ ...v, labels: { ...v.labels, slot } })),
       })),
     );
   }

@@ -46,6 +46,13 @@ export interface MetricsOptions {
    */
   readonly collectTimeoutMs?: number;
   /**
+   * The primary's own app metrics (a prom-client `Registry`, e.g. its default `register`),
+   * merged with the workers' as one more process (`slot="primary"` in `'per-slot'` mode). Without
+   * it, the app's metrics are the workers' only.
+   * @default undefined
+   */
+  readonly primaryRegistry?: MetricsRegistry;
+  /**
    * @internal How prom-client is loaded (tests inject a loader that fails as a missing module
    * does).
    * @default () => import('prom-client')
@@ -56,6 +63,7 @@ export interface MetricsOptions {
 /** @internal {@link MetricsOptions} with every default applied. */
 export interface ResolvedMetricsOptions {
   readonly appMetrics: AppMetricsMode;
+  readonly primaryRegistry: MetricsRegistry | undefined;
   readonly collectTimeoutMs: number;
   readonly importPromClient: () => Promise<unknown>;
 }
@@ -83,8 +91,16 @@ export function resolveMetricsOptions(
   if (typeof importPromClient !== 'function') {
     throw new BusError('INVALID_ARGUMENT', 'metrics.importPromClient must be a function');
   }
+  const primaryRegistry = options?.primaryRegistry ?? base?.primaryRegistry;
+  if (primaryRegistry !== undefined && typeof primaryRegistry?.getMetricsAsJSON !== 'function') {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      'metrics.primaryRegistry: expected a prom-client Registry (with getMetricsAsJSON())',
+    );
+  }
   return {
     appMetrics,
+    primaryRegistry,
     collectTimeoutMs: checkDurationMs(
       options?.collectTimeoutMs ?? base?.collectTimeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS,
       'metrics.collectTimeoutMs',

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusError, type ClusterApp, createMetricsScraper } from '../../src/index.js';
 import { families, samples, sampleValue } from '../prometheus.js';
@@ -165,14 +166,16 @@ describe("the bus's own metrics", () => {
 });
 
 describe("the app's metrics of the workers", () => {
-  it("are merged by each metric's aggregator, or kept per slot with a slot label", async () => {
-    app = await startMetrics({ health: false });
+  it("are merged by each metric's aggregator, or kept per slot with a slot label; the primary's with primaryRegistry", async () => {
+    const primaryRegistry = new Registry();
+    new Counter({ name: 'app_jobs_total', help: 'Jobs.', registers: [primaryRegistry] }).inc(10);
+    app = await startMetrics({ health: false, metrics: { primaryRegistry } });
     await app.bus.call({ slot: 0 }, 'work', { by: 3 });
     await app.bus.call({ slot: 1 }, 'work', { by: 4 });
 
     const aggregated = await scrape(app);
     expect(aggregated.get('app_jobs_total')?.type).toBe('COUNTER');
-    expect(samples(aggregated, 'app_jobs_total')).toEqual([{ labels: {}, value: 7 }]); // sum
+    expect(samples(aggregated, 'app_jobs_total')).toEqual([{ labels: {}, value: 17 }]); // sum
     expect(samples(aggregated, 'app_peak')).toEqual([{ labels: {}, value: 4 }]); // max
     expect(aggregated.has('app_worker_only')).toBe(false); // omit
 
@@ -184,10 +187,18 @@ describe("the app's metrics of the workers", () => {
     const perSlot = families(answer.body);
     expect(sampleValue(perSlot, 'app_jobs_total', { slot: '0' })).toBe(3);
     expect(sampleValue(perSlot, 'app_jobs_total', { slot: '1' })).toBe(4);
-    expect(samples(perSlot, 'app_jobs_total')).toHaveLength(2);
+    expect(sampleValue(perSlot, 'app_jobs_total', { slot: 'primary' })).toBe(10);
+    expect(samples(perSlot, 'app_jobs_total')).toHaveLength(3);
     expect(sampleValue(perSlot, 'app_worker_only', { slot: '1' })).toBe(1);
-    // A closed scraper answers 503.
+    // A closed scraper answers 503; so does one of a closed cluster, whose metrics() rejects.
     expect((await scraper.scrape()).status).toBe(503);
+    const other = createMetricsScraper(app);
+    await app.close();
+    expect(await other.scrape()).toMatchObject({
+      status: 503,
+      contentType: 'text/plain; charset=utf-8',
+    });
+    expect((await rejection(app.metrics())).code).toBe('CLOSED');
   });
 
   it("are read from the app's own registry after bus.metrics.useRegistry(registry)", async () => {

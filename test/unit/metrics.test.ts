@@ -237,12 +237,12 @@ describe('the renderer', () => {
       },
     ];
     const bySlot = new Map([
-      [1, worker(1, 5)],
-      [0, worker(0, 2)],
+      ['0', worker(0, 2)],
+      ['1', worker(1, 5)],
     ]);
     const aggregated = await rendered(...appMetrics(bySlot, 'aggregate'));
     expect(samples(aggregated, 'app_total')).toEqual([{ labels: { route: 'a' }, value: 7 }]);
-    expect(samples(aggregated, 'app_first')).toEqual([{ labels: {}, value: 10 }]); // slot 0's, first
+    expect(samples(aggregated, 'app_first')).toEqual([{ labels: {}, value: 10 }]); // slot 0's: the first in order
     expect(aggregated.has('clusterbus_rpc_in_flight')).toBe(false);
     const perSlot = await rendered(...appMetrics(bySlot, 'per-slot'));
     expect(sampleValue(perSlot, 'app_total', { route: 'a', slot: '0' })).toBe(2);
@@ -378,6 +378,27 @@ describe("the hub's scrape", () => {
         .sort(),
     ).toEqual(['0', '2', 'primary']);
     await late;
+  });
+
+  it("adds the primary's own registry as one more process, and counts it when it throws", async () => {
+    const primaryRegistry = new Registry();
+    new Counter({ name: 'app_jobs_total', help: 'jobs', registers: [primaryRegistry] }).inc(5);
+    const { h, hub } = await hubOver(1, { primaryRegistry });
+    const registry = new Registry();
+    new Counter({ name: 'app_jobs_total', help: 'jobs', registers: [registry] }).inc(2);
+    h.workers[0]!.metrics.useRegistry(registry);
+    let parsed = families(await hub.text());
+    expect(samples(parsed, 'app_jobs_total')).toEqual([{ labels: {}, value: 7 }]);
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: 'primary' })).toBe(0);
+    parsed = families((await hub.render({ appMetrics: 'per-slot' })).text);
+    expect(sampleValue(parsed, 'app_jobs_total', { slot: 'primary' })).toBe(5);
+    const throwing = { getMetricsAsJSON: () => Promise.reject(new Error('no')) };
+    parsed = families((await hub.render({ primaryRegistry: throwing })).text);
+    expect(samples(parsed, 'app_jobs_total')).toEqual([{ labels: {}, value: 2 }]);
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: 'primary' })).toBe(1);
+    expect(() => resolveMetricsOptions({ primaryRegistry: {} as never })).toThrow(
+      /primaryRegistry/,
+    );
   });
 
   it('refuses a bad option, and every scrape once the bus is closed', async () => {
