@@ -245,6 +245,17 @@ describe("the app's metrics of the workers", () => {
   });
 });
 
+describe('options', () => {
+  it('refuses a bad metrics option at startCluster with INVALID_ARGUMENT, before forking', async () => {
+    const error = await rejection(startMetrics({ metrics: { appMetrics: 'sum' as never } }));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toContain('metrics.appMetrics');
+    expect((await rejection(startMetrics({ metrics: { collectTimeoutMs: 0 } }))).code).toBe(
+      'INVALID_ARGUMENT',
+    );
+  });
+});
+
 describe('without prom-client', () => {
   const notFound = () =>
     Promise.reject(

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BusObserver, DURATION_BUCKETS_SECONDS, OTHER_LABEL } from '../../src/bus/observe.js';
 import type { ClusterHealth } from '../../src/health/types.js';
-import { defineContract } from '../../src/index.js';
+import { type BusError, defineContract } from '../../src/index.js';
 import { type MetricsHub, metricsHub } from '../../src/metrics/extension.js';
 import { loadPromClient } from '../../src/metrics/prom.js';
 import { appMetrics, busMetrics, type ClusterView } from '../../src/metrics/render.js';
@@ -399,6 +399,31 @@ describe("the hub's scrape", () => {
     expect(() => resolveMetricsOptions({ primaryRegistry: {} as never })).toThrow(
       /primaryRegistry/,
     );
+  });
+
+  it('leaves out and reports a worker whose answer is malformed; useRegistry(undefined) goes back to the default', async () => {
+    const { h, hub } = await hubOver(2);
+    const errors: BusError[] = [];
+    h.primary.on('error', (e) => errors.push(e));
+    h.workers[0]!.metrics.useRegistry({
+      getMetricsAsJSON: async () => [{ name: 'x', type: 'bogus' }],
+    });
+    const own = new Registry();
+    new Counter({ name: 'app_own_total', help: 'own', registers: [own] }).inc();
+    h.workers[1]!.metrics.useRegistry(own);
+    let parsed = families(await hub.text());
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '0' })).toBe(1);
+    expect(samples(parsed, 'clusterbus_rpc_in_flight').map((s) => s.labels.slot)).toEqual([
+      'primary',
+      '1',
+    ]);
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['PROTOCOL', 'a malformed metrics answer from worker 1 (slot 0)'],
+    ]);
+    expect(samples(parsed, 'app_own_total')).toEqual([{ labels: {}, value: 1 }]);
+    h.workers[1]!.metrics.useRegistry(undefined); // prom-client's default registry: no app_own_total
+    parsed = families(await hub.text());
+    expect(parsed.has('app_own_total')).toBe(false);
   });
 
   it('refuses a bad option, and every scrape once the bus is closed', async () => {
