@@ -15,6 +15,7 @@ import { drainWorker } from './drain/extension.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './drain/types.js';
 import { BusError } from './errors.js';
 import { type HealthChecks, healthWorker } from './health/extension.js';
+import { metricsWorker, type WorkerMetrics } from './metrics/extension.js';
 import { peersWorker } from './peers/extension.js';
 import type { PeersApi } from './peers/types.js';
 import { stateExtension, withState } from './state/extension.js';
@@ -38,6 +39,8 @@ export interface WorkerApis<C extends Contract> extends PeersApi {
   readonly config: WorkerConfig<C>;
   /** This worker's health checks: `addCheck(name, check)`. */
   readonly health: HealthChecks;
+  /** This worker's metrics: `useRegistry(registry)`, the registry the primary reads (docs/metrics.md). */
+  readonly metrics: WorkerMetrics;
   /** Whether the primary has asked this worker to drain (it is being replaced or stopped). */
   readonly draining: boolean;
 
@@ -102,9 +105,11 @@ export function workerBus<C extends Contract>(
   );
   const drain = core.install(drainWorker(() => core.pendingCount));
   const peers = core.install(peersWorker());
+  const metrics = core.install(metricsWorker(core));
   return Object.defineProperties(withState<C, WorkerCore<C>>(core), {
     config: { value: config, enumerable: true },
     health: { value: health, enumerable: true },
+    metrics: { value: metrics, enumerable: true },
     draining: { get: () => drain.draining, enumerable: true },
     peers: { value: () => peers.peers() },
     onDrain: { value: (handler: DrainHandler) => drain.onDrain(handler) },

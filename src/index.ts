@@ -75,6 +75,18 @@ export type {
   WorkerState,
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
+export type { WorkerMetrics } from './metrics/extension.js';
+export {
+  createMetricsScraper,
+  type MetricsScrape,
+  type MetricsScraper,
+} from './metrics/scraper.js';
+export {
+  type AppMetricsMode,
+  DEFAULT_COLLECT_TIMEOUT_MS,
+  type MetricsOptions,
+  type MetricsRegistry,
+} from './metrics/types.js';
 export type { PeerInfo, PeersApi } from './peers/types.js';
 export type { PrimaryBus } from './primary-bus.js';
 export { startCluster } from './start-cluster.js';

@@ -12,6 +12,8 @@ import type { Contract } from './contract.js';
 import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
 import { healthHub } from './health/extension.js';
+import { metricsHub } from './metrics/extension.js';
+import { resolveMetricsOptions } from './metrics/types.js';
 import { peersHub } from './peers/extension.js';
 import { stateExtension } from './state/extension.js';
 import { StoreHost } from './state/host.js';
@@ -67,6 +69,7 @@ export async function startCluster<C extends Contract>(
   // Code, then `--workers`, then the environment, then the defaults (readEnv: false: code only).
   const options = withEnvironment(given);
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
+  const metrics = resolveMetricsOptions(options.metrics);
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
   const app = new ClusterApp(options, resolved, clusterPrimaryMembership(), (app) => ({
     config: app.bus.install(
@@ -95,6 +98,7 @@ export async function startCluster<C extends Contract>(
             }),
           ),
   }));
+  app.bus.install(metricsHub(metrics, app, app.bus));
   try {
     app.storeHost = await StoreHost.load(options.contract, {
       ...options.store,
@@ -102,6 +106,7 @@ export async function startCluster<C extends Contract>(
       maxDepth: options.maxDepth,
       maxPayloadBytes: options.maxPayloadBytes,
       report: (error) => app.bus.emit('error', error),
+      observe: (store, op) => app.bus.observer.storeOp(store, op),
     });
     app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
     app.bus.install(

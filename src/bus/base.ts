@@ -38,6 +38,7 @@ import { Caller } from './call.js';
 import { Extensions } from './extensions.js';
 import { LocalLoop } from './local-loop.js';
 import { checkTarget } from './names.js';
+import { BusObserver, OK_CODE } from './observe.js';
 import { type BusOptions, type ResolvedCallOptions, resolveBusOptions } from './options.js';
 import { type AnySubscriber, PubSub } from './pubsub.js';
 import { ReportSink } from './report.js';
@@ -60,6 +61,8 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   private readonly table: HandlerTable;
   /** The subscribers, the user's and the system ones, and delivering events to them. */
   private readonly pubsub: PubSub;
+  /** @internal The bus's own counters (calls, served, published), for the metrics extension. */
+  readonly observer: BusObserver;
   /** @internal The user's handlers, by method (the table's; tests check what is registered). */
   readonly handlers: ReadonlyMap<string, AnyHandler>;
   /** @internal The user's subscribers, by topic (tests check what is registered). */
@@ -88,10 +91,17 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     this.contract = contract;
     const resolved = resolveBusOptions(options);
     this.caller = new Caller(this, contract, resolved);
+    this.observer = new BusObserver(contract);
     this.flowLimits = resolved.flowLimits;
     this.callSiteStacks = resolved.callSiteStacks;
     this.callTimeoutMs = resolved.callTimeoutMs;
-    this.table = new HandlerTable(this, contract, resolved, () => this.handlersChanged());
+    this.table = new HandlerTable(
+      this,
+      contract,
+      resolved,
+      () => this.handlersChanged(),
+      this.observer,
+    );
     this.handlers = this.table.handlers;
     this.pubsub = new PubSub(this, contract, resolved, this.localLoop, (e) => this.report(e));
     this.subscribers = this.pubsub.subscribers;
@@ -161,13 +171,18 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     ...args: CallArgs<C, M>
   ): Promise<MethodOutput<C, M>> {
     const site = this.callSiteStacks ? callSite(this.call) : undefined;
+    const started = this.observer.started();
     try {
       const options = this.caller.prepare('call', method, args[1]);
       checkTarget(target);
       const result = await this.route(target, method, this.caller.encode(args[0]), options);
-      return this.caller.decodeResult(method, result, target) as MethodOutput<C, M>;
+      const output = this.caller.decodeResult(method, result, target) as MethodOutput<C, M>;
+      this.observer.settled(method, OK_CODE, started);
+      return output;
     } catch (error) {
-      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+      const failed = atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+      this.observer.settled(method, failed.code, started);
+      throw failed;
     }
   }
 
@@ -185,16 +200,19 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     ...args: CallArgs<C, M>
   ): Promise<CallAllResult<MethodOutput<C, M>>[]> {
     const site = this.callSiteStacks ? callSite(this.callAll) : undefined;
+    const started = this.observer.started();
     let items: GatherItem[];
     try {
       const options = this.caller.prepare('callAll', method, args[1]);
       items = await this.gather(method, this.caller.encode(args[0]), options);
     } catch (error) {
-      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+      const failed = atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+      this.observer.settled(method, failed.code, started);
+      throw failed;
     }
-    return items.map((item) => this.caller.settleItem(method, item)) as CallAllResult<
-      MethodOutput<C, M>
-    >[];
+    const results = items.map((item) => this.caller.settleItem(method, item));
+    this.observer.settledAll(method, results, started);
+    return results as CallAllResult<MethodOutput<C, M>>[];
   }
 
   /** Serves one request and answers through `responder`: see {@link HandlerTable.serve}. */
@@ -305,6 +323,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   publish<T extends TopicName<C>>(topic: T, payload: EventInput<C, T>): void {
     const encoded = this.pubsub.encodePublish(topic, payload);
     this.broadcast(topic, encoded);
+    this.observer.publishedOn(topic);
     this.pubsub.deliverOwn(topic, encoded, this.self);
   }
 

@@ -147,6 +147,13 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     return n;
   }
 
+  /** @internal About how many bytes wait in the outbound queues to every worker. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const w of this.workers.values()) n += w.peer.queuedBytes;
+    return n;
+  }
+
   /**
    * @internal Takes every peer that joins `membership` as a worker, with its link (the
    * composition root's transport). Returns the function that stops taking them.

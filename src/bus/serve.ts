@@ -11,6 +11,7 @@ import { BusError, summarizeIssues, toBusError, toIssues, toRemoteError } from '
 import { decode, encode } from '../protocol/codec.js';
 import type { Encoded } from '../protocol/envelope.js';
 import { describeOrigin, isSystemName } from './names.js';
+import { type BusObserver, OK_CODE } from './observe.js';
 import type { PayloadLimits } from './options.js';
 
 /** A user's handler, as the table keeps it. */
@@ -50,6 +51,7 @@ export class HandlerTable {
     private readonly contract: Contract,
     limits: PayloadLimits,
     private readonly changed: () => void,
+    private readonly observer: BusObserver,
   ) {
     this.maxPayloadBytes = limits.maxPayloadBytes;
     this.maxDepth = limits.maxDepth;
@@ -123,18 +125,19 @@ export class HandlerTable {
     try {
       output = this.run(system, method, payload, caller, call);
     } catch (error) {
-      responder.fail(
-        id,
+      const failed =
         error instanceof HandlerThrew
           ? this.handlerError(system, method, error.thrown)
-          : toBusError(error, 'PROTOCOL'),
-      );
+          : toBusError(error, 'PROTOCOL');
+      this.observer.answered(method, failed.code);
+      responder.fail(id, failed);
       return;
     }
     if (isThenable(output)) {
       output.then(
         (value) => this.answer(responder, id, method, value),
-        (error: unknown) => responder.fail(id, this.handlerError(system, method, error)),
+        (error: unknown) =>
+          this.fail(responder, id, method, this.handlerError(system, method, error)),
       );
     } else {
       this.answer(responder, id, method, output);
@@ -200,14 +203,21 @@ export class HandlerTable {
     return toRemoteError(thrown, `${kind} '${method}' on ${describeOrigin(this.bus.self)}`);
   }
 
+  private fail(responder: Responder, id: number, method: string, error: BusError): void {
+    this.observer.answered(method, error.code);
+    responder.fail(id, error);
+  }
+
   private answer(responder: Responder, id: number, method: string, value: unknown): void {
     let encoded: Encoded;
     try {
       encoded = encode(value, this.maxPayloadBytes, this.maxDepth);
     } catch (error) {
       const where = `handler '${method}' on ${describeOrigin(this.bus.self)}`;
-      responder.fail(
+      this.fail(
+        responder,
         id,
+        method,
         error instanceof BusError &&
           (error.code === 'PAYLOAD_TOO_LARGE' || error.code === 'PAYLOAD_TOO_DEEP')
           ? new BusError(
@@ -223,6 +233,7 @@ export class HandlerTable {
       );
       return;
     }
+    this.observer.answered(method, OK_CODE);
     responder.reply(id, encoded);
   }
 }

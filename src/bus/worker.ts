@@ -192,6 +192,11 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
     if (this.welcomed) this.sendReady();
   }
 
+  /** @internal About how many bytes wait in the outbound queue to the primary. */
+  get queuedBytes(): number {
+    return this.peer.queuedBytes;
+  }
+
   /** Calls and inbound requests not yet settled, for leak checks. */
   get pendingCount(): number {
     return this.peer.pendingCount + this.peer.inboundCount;

@@ -48,6 +48,8 @@
  * - `REPLACEMENT_FAILED`: no replacement could be started for a worker the health monitor
  *   declared unhealthy (reported on the app's `error` event; `cause` says why). The unhealthy
  *   worker is then restarted as a crash would be.
+ * - `NOT_INSTALLED`: an optional peer dependency the feature needs is not installed (e.g.
+ *   `prom-client` for `app.metrics()`); `data.module` names it.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -77,6 +79,7 @@ export const BUS_ERROR_CODES = [
   'LIMIT_EXCEEDED',
   'STARTUP_FAILED',
   'REPLACEMENT_FAILED',
+  'NOT_INSTALLED',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */

@@ -163,6 +163,11 @@ export class Peer {
     return this.outbox.overloaded;
   }
 
+  /** About how many bytes wait in the outbound queue (for `maxQueueBytes`, and the metrics). */
+  get queuedBytes(): number {
+    return this.outbox.queuedBytes;
+  }
+
   /** Frames waiting in the queue, and messages in the channel not yet written (for tests). */
   get backlog(): { readonly queued: number; readonly unwritten: number } {
     return this.outbox.backlog;

@@ -40,6 +40,12 @@ export interface StoreHostConfig<C extends Contract = Contract> extends StoreHos
    *   listens to it)
    */
   readonly report?: (error: BusError) => void;
+  /**
+   * Told of every store or lock operation received, before it runs: the request's store name
+   * (`undefined` for a lock operation) and its verb (`get`, `set`, `acquire`, ...). The metrics'
+   * store counters.
+   */
+  readonly observe?: (store: unknown, op: string) => void;
 }
 
 /** Checks the host's options; returns the per-store `maxEntries`. */

@@ -78,6 +78,7 @@ export class StoreHost {
   readonly watches: WatchTable;
   private readonly locks: LockTable;
   private readonly reportTo: ((error: BusError) => void) | undefined;
+  private readonly observe: ((store: unknown, op: string) => void) | undefined;
   /** The hub's extension context, once the host serves on it. */
   private ctx: ExtensionContext | undefined;
   private readonly unsubscribe: Array<() => void> = [];
@@ -128,6 +129,7 @@ export class StoreHost {
     snapshot: SnapshotData | undefined,
   ) {
     this.reportTo = config.report;
+    this.observe = config.observe;
     this.watches = new WatchTable(
       (to, verb, message) => this.ctx?.send(to, verb, message) ?? false,
       config.maxWatchesPerProcess,
@@ -180,8 +182,20 @@ export class StoreHost {
       throw new BusError('INVALID_ARGUMENT', 'a store host serves one bus, once');
     }
     this.ctx = ctx;
+    const observe = this.observe;
     const handle = (verb: VerbName, fn: (input: unknown, context: HandlerContext) => unknown) =>
-      this.unsubscribe.push(ctx.handle(verb, fn, { callers: 'any' }));
+      this.unsubscribe.push(
+        ctx.handle(
+          verb,
+          observe === undefined
+            ? fn
+            : (input, c) => {
+                observe((input as { s?: unknown } | null)?.s, verb);
+                return fn(input, c);
+              },
+          { callers: 'any' },
+        ),
+      );
     handle(Verb.get, (input) => this.get(input));
     handle(Verb.set, (input) => this.set(input));
     handle(Verb.increment, (input) => this.increment(input));

@@ -13,6 +13,7 @@ import type { DrainHub } from '../drain/extension.js';
 import { BusError, toBusError } from '../errors.js';
 import type { HealthMonitor } from '../health/extension.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
+import { metricsOf } from '../metrics/extension.js';
 import { type PrimaryBus, primaryBus } from '../primary-bus.js';
 import type { StoreHost } from '../state/host.js';
 import { checkCount } from '../util/count.js';
@@ -167,6 +168,17 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
           };
         }),
     };
+  }
+
+  /**
+   * The cluster's metrics in Prometheus's text format: the bus's own by slot, and the app's
+   * prom-client metrics of every ready worker (docs/metrics.md). A worker that does not answer
+   * within `metrics.collectTimeoutMs` is left out and counted.
+   * @throws never synchronously; rejects with {@link BusError} `NOT_INSTALLED` when prom-client
+   *   is not installed, `CLOSED` once the cluster is closed.
+   */
+  metrics(): Promise<string> {
+    return metricsOf(this.bus).text();
   }
 
   /**

@@ -11,6 +11,7 @@ import type { ConfigInput, Contract } from '../contract.js';
 import { BusError } from '../errors.js';
 import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/hub.js';
 import type { HealthOptions } from '../health/types.js';
+import type { MetricsOptions } from '../metrics/types.js';
 import type { PersistOptions, StoreHostOptions } from '../state/types.js';
 import { checkCount } from '../util/count.js';
 import { describeValue } from '../util/describe.js';
@@ -186,6 +187,12 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
    * atomically every `intervalMs` (default 1_000 ms) when something changed, and on `close()`.
    */
   readonly persist?: PersistOptions;
+  /**
+   * The Prometheus metrics (`app.metrics()`, `createMetricsScraper`; docs/metrics.md):
+   * `appMetrics` (`'aggregate'` or `'per-slot'`, default `'aggregate'`), `collectTimeoutMs`
+   * (each worker's time to answer a scrape, default 2_000 ms).
+   */
+  readonly metrics?: MetricsOptions;
 }
 
 /** Options of {@link ClusterApp.close}. */
