@@ -17,7 +17,12 @@ import { appMetrics, busMetrics, type ClusterView } from '../../src/metrics/rend
 import { type MetricJSON, resolveMetricsOptions } from '../../src/metrics/types.js';
 import type { ClusterEvents, WorkerInfo } from '../../src/supervisor/events.js';
 import { families, samples, sampleValue } from '../prometheus.js';
-import { harnessPerTest, rejection, storesPerTest } from './helpers.js';
+import {
+  expectForbiddenBetweenWorkers,
+  harnessPerTest,
+  rejection,
+  storesPerTest,
+} from './helpers.js';
 
 const contract = defineContract({
   methods: {
@@ -424,6 +429,11 @@ describe("the hub's scrape", () => {
     h.workers[1]!.metrics.useRegistry(undefined); // prom-client's default registry: no app_own_total
     parsed = families(await hub.text());
     expect(parsed.has('app_own_total')).toBe(false);
+  });
+
+  it("is the hub's protocol: a worker's $metrics.collect to another worker is refused with FORBIDDEN", async () => {
+    const { h } = await hubOver(2);
+    await expectForbiddenBetweenWorkers(h, '$metrics.collect', undefined);
   });
 
   it('refuses a bad option, and every scrape once the bus is closed', async () => {
