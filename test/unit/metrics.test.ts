@@ -431,6 +431,15 @@ describe("the hub's scrape", () => {
     expect(parsed.has('app_own_total')).toBe(false);
   });
 
+  it('gives the bus counters of every process without rendering them (for a stats endpoint)', async () => {
+    const { h, hub } = await hubOver(2);
+    h.workers[1]!.publish('tick', 1);
+    const counters = await hub.counters();
+    expect([...counters.keys()]).toEqual(['primary', '0', '1']);
+    expect(counters.get('1')?.bus.published).toEqual({ tick: 1 });
+    expect(counters.get('0')?.bus.published).toEqual({});
+  });
+
   it("is the hub's protocol: a worker's $metrics.collect to another worker is refused with FORBIDDEN", async () => {
     const { h } = await hubOver(2);
     await expectForbiddenBetweenWorkers(h, '$metrics.collect', undefined);
