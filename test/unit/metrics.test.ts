@@ -256,6 +256,38 @@ describe('the renderer', () => {
     expect(perSlot.has('clusterbus_rpc_in_flight')).toBe(false);
   });
 
+  it('keeps the counters of a slot with no live worker (scaled down), and no clusterbus_workers series for it', async () => {
+    const empty = {
+      calls: {},
+      durations: {},
+      served: {},
+      inFlight: 0,
+      published: {},
+      storeOps: {},
+    };
+    const view: ClusterView = {
+      workers: [{ slot: 0, state: 'ready' }],
+      health: [],
+      restarts: new Map([[1, new Map([['crash' as const, 1]])]]),
+      scrapeFailures: new Map([
+        [0, 0],
+        [1, 2],
+      ]),
+    };
+    const parsed = await rendered(
+      busMetrics([{ slot: 'primary', bus: empty, queueBytes: 0 }], view),
+    );
+    expect(samples(parsed, 'clusterbus_workers').map((s) => s.labels.slot)).toEqual([
+      '0',
+      '0',
+      '0',
+    ]);
+    expect(
+      sampleValue(parsed, 'clusterbus_worker_restarts_total', { slot: '1', reason: 'crash' }),
+    ).toBe(1);
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '1' })).toBe(2);
+  });
+
   it('renders a cluster with no worker: only the primary', async () => {
     const empty = {
       calls: {},
