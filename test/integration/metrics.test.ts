@@ -246,6 +246,28 @@ describe("the app's metrics of the workers", () => {
   });
 });
 
+describe('a worker that dies during a scrape', () => {
+  it('is left out as soon as it is gone, not at its timeout, and counted', async () => {
+    app = await startMetrics({ health: false, metrics: { collectTimeoutMs: 8_000 } });
+    const running = app;
+    await running.bus.call({ slot: 1 }, 'slowCollect', { ms: 20_000 });
+    const victim = running.workers().find((w) => w.slot === 1)!;
+    const t0 = performance.now();
+    const scraping = running.metrics();
+    setTimeout(() => process.kill(victim.pid!, 'SIGKILL'), 300);
+    const parsed = families(await scraping);
+    expect(performance.now() - t0).toBeLessThan(6_000); // settled by the exit, not the 8 s timeout
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '1' })).toBe(1);
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '0' })).toBe(0);
+    expect(samples(parsed, 'app_slow')).toEqual([{ labels: {}, value: 1 }]); // slot 0's only
+    await until(
+      () => running.workers(),
+      (ws) => ws.some((w) => w.slot === 1 && w.id !== victim.id && w.state === 'ready'),
+      'slot 1 replaced',
+    );
+  });
+});
+
 describe('options', () => {
   it('refuses a bad metrics option at startCluster with INVALID_ARGUMENT, before forking', async () => {
     const error = await rejection(startMetrics({ metrics: { appMetrics: 'sum' as never } }));
