@@ -119,6 +119,25 @@ export class MetricsHub {
     return { text: await registry.metrics(), contentType: registry.contentType };
   }
 
+  /**
+   * @internal The bus counters of the primary (`'primary'`) and of each slot's ready worker, by
+   * `slot` label value, without prom-client (for a stats endpoint). A worker that does not answer
+   * within `collectTimeoutMs` is missing, and counted as in a scrape.
+   * @throws never synchronously; rejects with `CLOSED` once the bus is closed.
+   */
+  async counters(): Promise<Map<string, SlotCounters>> {
+    if (this.closed) throw new BusError('CLOSED', 'metrics: the cluster is closed');
+    const answers = await this.collect(this.options.collectTimeoutMs);
+    const bus = this.primary.observer.snapshot();
+    const out = new Map<string, SlotCounters>([
+      [PRIMARY_SLOT, { slot: PRIMARY_SLOT, bus, queueBytes: this.primary.queuedBytes }],
+    ]);
+    for (const [slot, a] of [...answers].sort((x, y) => x[0] - y[0])) {
+      out.set(String(slot), { slot: String(slot), bus: a.bus, queueBytes: a.queueBytes });
+    }
+    return out;
+  }
+
   /** {@link render}'s text. */
   async text(overrides?: MetricsOptions): Promise<string> {
     return (await this.render(overrides)).text;

@@ -178,8 +178,10 @@ function clusterMetrics(view: ClusterView): MetricJSON[] {
       restarts.push({ value: counted?.get(reason) ?? 0, labels: { slot: label, reason } });
     }
     failures.push({ value: view.scrapeFailures.get(slot) ?? 0, labels: { slot: label } });
+    const live = view.workers.filter((w) => w.slot === slot);
+    if (live.length === 0) continue; // a slot removed by a scale-down keeps its counters only
     for (const state of WORKER_STATES) {
-      const n = view.workers.filter((w) => w.slot === slot && w.state === state).length;
+      const n = live.filter((w) => w.state === state).length;
       workers.push({ value: n, labels: { slot: label, state } });
     }
   }

@@ -6,7 +6,7 @@
  */
 import type { Contract } from '../contract.js';
 import { toBusError } from '../errors.js';
-import type { ClusterApp } from '../supervisor/cluster.js';
+import type { PrimaryBus } from '../primary-bus.js';
 import { metricsOf } from './extension.js';
 import { type MetricsOptions, resolveMetricsOptions } from './types.js';
 
@@ -34,15 +34,15 @@ export interface MetricsScraper {
 const TEXT = 'text/plain; charset=utf-8';
 
 /**
- * A scraper of `app`'s metrics for an HTTP endpoint (`GET /metrics`), with the cluster's
- * `metrics` options, or `options` over them. Each scrape asks every ready worker, each within
- * `collectTimeoutMs`; a worker that does not answer is left out and counted in
- * `clusterbus_scrape_failures_total{slot}`. See docs/metrics.md.
+ * A scraper of `app`'s metrics (the `ClusterApp` that `startCluster` resolved with) for an HTTP
+ * endpoint (`GET /metrics`), with the cluster's `metrics` options, or `options` over them. Each
+ * scrape asks every ready worker, each within `collectTimeoutMs`; a worker that does not answer
+ * is left out and counted in `clusterbus_scrape_failures_total{slot}`. See docs/metrics.md.
  *
  * @throws a `BusError` `INVALID_ARGUMENT` (synchronously) for a bad option.
  */
 export function createMetricsScraper<C extends Contract>(
-  app: ClusterApp<C>,
+  app: { readonly bus: PrimaryBus<C> },
   options?: MetricsOptions,
 ): MetricsScraper {
   if (options !== undefined) resolveMetricsOptions(options); // checked now, not at each scrape

@@ -53,9 +53,10 @@ export interface MetricsOptions {
    */
   readonly primaryRegistry?: MetricsRegistry;
   /**
-   * @internal How prom-client is loaded (tests inject a loader that fails as a missing module
-   * does).
-   * @default () => import('prom-client')
+   * How the primary loads prom-client: e.g. `() => import('prom-client')` written in the app, so
+   * that the app's copy is the one used. A loader that rejects with `ERR_MODULE_NOT_FOUND` is a
+   * missing prom-client (`NOT_INSTALLED`, 501).
+   * @default () => import('prom-client'), resolved from clusterbus's own location
    */
   readonly importPromClient?: () => Promise<unknown>;
 }

@@ -211,17 +211,18 @@ describe("the app's metrics of the workers", () => {
   });
 
   it('leave a slow worker out within about the timeout, and count it in clusterbus_scrape_failures_total', async () => {
-    const collectTimeoutMs = 500;
+    const collectTimeoutMs = 1_000;
+    const slowMs = 3_500;
     app = await startMetrics({ health: false, metrics: { collectTimeoutMs } });
     await app.bus.call({ slot: 0 }, 'work', { by: 3 });
     await app.bus.call({ slot: 1 }, 'work', { by: 4 });
-    await app.bus.call({ slot: 1 }, 'slowCollect', { ms: 2_500 });
+    await app.bus.call({ slot: 1 }, 'slowCollect', { ms: slowMs });
 
     const t0 = performance.now();
     const parsed = await scrape(app);
     const elapsed = performance.now() - t0;
     expect(elapsed).toBeGreaterThanOrEqual(collectTimeoutMs - 50);
-    expect(elapsed).toBeLessThan(collectTimeoutMs + 1_500); // not the slow worker's 2.5 s
+    expect(elapsed).toBeLessThan(slowMs - 1_000); // about the timeout, not the slow worker's time
     // Slot 0 is there; slot 1 is not, and is counted.
     expect(samples(parsed, 'app_jobs_total')).toEqual([{ labels: {}, value: 3 }]);
     expect(
@@ -242,6 +243,28 @@ describe("the app's metrics of the workers", () => {
       'slot 1 back in the scrape',
     );
     expect(sampleValue(back, failures, { slot: '1' })).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a worker that dies during a scrape', () => {
+  it('is left out as soon as it is gone, not at its timeout, and counted', async () => {
+    app = await startMetrics({ health: false, metrics: { collectTimeoutMs: 8_000 } });
+    const running = app;
+    await running.bus.call({ slot: 1 }, 'slowCollect', { ms: 20_000 });
+    const victim = running.workers().find((w) => w.slot === 1)!;
+    const t0 = performance.now();
+    const scraping = running.metrics();
+    setTimeout(() => process.kill(victim.pid!, 'SIGKILL'), 300);
+    const parsed = families(await scraping);
+    expect(performance.now() - t0).toBeLessThan(6_000); // settled by the exit, not the 8 s timeout
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '1' })).toBe(1);
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '0' })).toBe(0);
+    expect(samples(parsed, 'app_slow')).toEqual([{ labels: {}, value: 1 }]); // slot 0's only
+    await until(
+      () => running.workers(),
+      (ws) => ws.some((w) => w.slot === 1 && w.id !== victim.id && w.state === 'ready'),
+      'slot 1 replaced',
+    );
   });
 });
 

@@ -17,7 +17,12 @@ import { appMetrics, busMetrics, type ClusterView } from '../../src/metrics/rend
 import { type MetricJSON, resolveMetricsOptions } from '../../src/metrics/types.js';
 import type { ClusterEvents, WorkerInfo } from '../../src/supervisor/events.js';
 import { families, samples, sampleValue } from '../prometheus.js';
-import { harnessPerTest, rejection, storesPerTest } from './helpers.js';
+import {
+  expectForbiddenBetweenWorkers,
+  harnessPerTest,
+  rejection,
+  storesPerTest,
+} from './helpers.js';
 
 const contract = defineContract({
   methods: {
@@ -251,6 +256,38 @@ describe('the renderer', () => {
     expect(perSlot.has('clusterbus_rpc_in_flight')).toBe(false);
   });
 
+  it('keeps the counters of a slot with no live worker (scaled down), and no clusterbus_workers series for it', async () => {
+    const empty = {
+      calls: {},
+      durations: {},
+      served: {},
+      inFlight: 0,
+      published: {},
+      storeOps: {},
+    };
+    const view: ClusterView = {
+      workers: [{ slot: 0, state: 'ready' }],
+      health: [],
+      restarts: new Map([[1, new Map([['crash' as const, 1]])]]),
+      scrapeFailures: new Map([
+        [0, 0],
+        [1, 2],
+      ]),
+    };
+    const parsed = await rendered(
+      busMetrics([{ slot: 'primary', bus: empty, queueBytes: 0 }], view),
+    );
+    expect(samples(parsed, 'clusterbus_workers').map((s) => s.labels.slot)).toEqual([
+      '0',
+      '0',
+      '0',
+    ]);
+    expect(
+      sampleValue(parsed, 'clusterbus_worker_restarts_total', { slot: '1', reason: 'crash' }),
+    ).toBe(1);
+    expect(sampleValue(parsed, 'clusterbus_scrape_failures_total', { slot: '1' })).toBe(2);
+  });
+
   it('renders a cluster with no worker: only the primary', async () => {
     const empty = {
       calls: {},
@@ -424,6 +461,20 @@ describe("the hub's scrape", () => {
     h.workers[1]!.metrics.useRegistry(undefined); // prom-client's default registry: no app_own_total
     parsed = families(await hub.text());
     expect(parsed.has('app_own_total')).toBe(false);
+  });
+
+  it('gives the bus counters of every process without rendering them (for a stats endpoint)', async () => {
+    const { h, hub } = await hubOver(2);
+    h.workers[1]!.publish('tick', 1);
+    const counters = await hub.counters();
+    expect([...counters.keys()]).toEqual(['primary', '0', '1']);
+    expect(counters.get('1')?.bus.published).toEqual({ tick: 1 });
+    expect(counters.get('0')?.bus.published).toEqual({});
+  });
+
+  it("is the hub's protocol: a worker's $metrics.collect to another worker is refused with FORBIDDEN", async () => {
+    const { h } = await hubOver(2);
+    await expectForbiddenBetweenWorkers(h, '$metrics.collect', undefined);
   });
 
   it('refuses a bad option, and every scrape once the bus is closed', async () => {
