@@ -102,12 +102,19 @@ export function workersFlag(argv: readonly string[]): string | true | undefined 
  *
  * @throws {@link BusError} `INVALID_ARGUMENT` for a value that applies and is malformed: the
  *   message names the variable (or flag) and the value it got; `data` is `{ variable, value }`.
+ *   Also for a `readEnv` that is not a boolean.
  */
 export function withEnvironment<C extends Contract>(
   options: StartClusterOptions<C>,
   source: EnvironmentSource = { env: process.env, argv: process.argv.slice(2) },
 ): StartClusterOptions<C> {
   if (typeof options !== 'object' || options === null || options.readEnv === false) return options;
+  if (options.readEnv !== undefined && options.readEnv !== true) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: readEnv must be true or false, got ${describeValue(options.readEnv)}`,
+    );
+  }
   const env = source.env;
   const out: Record<string, unknown> = { ...options };
   /** Variable `name` parsed with `rule`, when it is set and the code left `current` unset. */

@@ -75,6 +75,13 @@ describe('precedence: code, then flag, then environment, then default', () => {
     expect(resolved.management).toBeUndefined();
   });
 
+  it('refuses a readEnv that is not a boolean', () => {
+    expect(refusal({ readEnv: 'no' as never }).message).toBe(
+      'startCluster: readEnv must be true or false, got the string "no"',
+    );
+    expect(resolve({ readEnv: true }, { CLUSTER_WORKERS: '2' }).workers).toBe(2);
+  });
+
   it('never mutates the options it is given', () => {
     const health = Object.freeze({ misses: 5 });
     const options = Object.freeze({ contract, health });
