@@ -82,6 +82,14 @@ describe('precedence: code, then flag, then environment, then default', () => {
     expect(resolve({ readEnv: true }, { CLUSTER_WORKERS: '2' }).workers).toBe(2);
   });
 
+  it('leaves a health or management option of the wrong type for the checks to refuse', () => {
+    const env = { HEALTH_CHECK_INTERVAL: '100', CLUSTER_API_PORT: '9000' };
+    expect(withEnvironment({ contract, health: 'on' as never }, { env, argv: [] }).health).toBe(
+      'on',
+    );
+    expect(refusal({ management: 'on' as never }, env).message).toContain('management must be');
+  });
+
   it('never mutates the options it is given', () => {
     const health = Object.freeze({ misses: 5 });
     const options = Object.freeze({ contract, health });
