@@ -40,10 +40,13 @@ export class LineSplitter {
   private continued = false;
   private readonly decoder = new StringDecoder('utf8');
 
+  /** @param maxLineBytes - at least 4 (the longest UTF-8 character). */
   constructor(
     private readonly emit: (line: string, continued: boolean) => void,
     private readonly maxLineBytes: number = MAX_LINE_BYTES,
-  ) {}
+  ) {
+    if (!(maxLineBytes >= 4)) throw new RangeError('LineSplitter: maxLineBytes must be >= 4');
+  }
 
   push(chunk: Buffer | string): void {
     let text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
@@ -68,17 +71,19 @@ export class LineSplitter {
     if (text === '') return;
     this.pending += text;
     this.pendingBytes += Buffer.byteLength(text);
-    while (this.pendingBytes > this.maxLineBytes) {
-      const bytes = Buffer.from(this.pending);
-      let cut = this.maxLineBytes;
+    if (this.pendingBytes <= this.maxLineBytes) return;
+    const bytes = Buffer.from(this.pending);
+    let start = 0;
+    while (bytes.length - start > this.maxLineBytes) {
+      let cut = start + this.maxLineBytes;
       // Cut on a character: not before a continuation byte (10xxxxxx).
-      while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
-      const piece = bytes.subarray(0, cut).toString();
-      this.pending = bytes.subarray(cut).toString();
-      this.pendingBytes = bytes.length - cut;
-      this.emit(piece, this.continued);
+      while ((bytes[cut]! & 0xc0) === 0x80) cut--;
+      this.emit(bytes.subarray(start, cut).toString(), this.continued);
       this.continued = true;
+      start = cut;
     }
+    this.pending = bytes.subarray(start).toString();
+    this.pendingBytes = bytes.length - start;
   }
 
   /** Emits what is held as the end of a line (a newline came, or the stream ended). */
