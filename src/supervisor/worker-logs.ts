@@ -126,10 +126,40 @@ export function formatLine(
   })}\n`;
 }
 
+/** A stream the framed lines are written to (the primary's stdout or stderr). */
+export interface LogOutput {
+  /** Returns false when its buffer is full: the workers' pipes are paused until `'drain'`. */
+  write(text: string): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
 /** Where the framed lines go: the primary's own streams by default. */
 export interface LogOutputs {
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
+  readonly stdout: LogOutput;
+  readonly stderr: LogOutput;
+}
+
+/** Per output: the worker pipes paused until it drains (one `'drain'` listener for all). */
+const paused = new WeakMap<LogOutput, Set<Readable>>();
+
+/**
+ * Writes `text` to `out`; when `out` is full, pauses `from` (a worker's pipe) until `out` drains,
+ * so what waits is bounded by the pipes, not held in the primary's memory.
+ */
+function relay(out: LogOutput, text: string, from: Readable): void {
+  if (out.write(text)) return;
+  let waiting = paused.get(out);
+  if (waiting === undefined) {
+    const set = new Set<Readable>();
+    waiting = set;
+    paused.set(out, set);
+    out.once('drain', () => {
+      paused.delete(out);
+      for (const stream of set) stream.resume();
+    });
+  }
+  waiting.add(from);
+  from.pause();
 }
 
 /**
@@ -143,32 +173,28 @@ export function attachWorkerOutput(
   outputs: LogOutputs = process,
 ): StderrTail {
   const stderr = worker.process.stderr;
-  if (mode === 'inherit') return new StderrTail(stderr);
+  if (mode === 'inherit' || stderr === null) return new StderrTail(stderr);
   const source: LineSource = { slot, workerId: worker.id, pid: worker.process.pid };
-  const framed = (stream: LogStream) => {
-    const out = outputs[stream];
-    return new LineSplitter((line, continued) =>
-      out.write(formatLine(mode, source, stream, line, continued)),
+  const framed = (stream: LogStream, from: Readable) => {
+    const splitter = new LineSplitter((line, continued) =>
+      relay(outputs[stream], formatLine(mode, source, stream, line, continued), from),
     );
-  };
-  const onEnd = (stream: Readable | null, splitter: LineSplitter) => {
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
       splitter.end();
     };
-    stream?.once('end', end);
-    stream?.once('close', end);
+    from.once('end', end);
+    from.once('close', end);
+    return splitter;
   };
   const stdout = worker.process.stdout;
   if (stdout !== null) {
-    const splitter = framed('stdout');
+    const splitter = framed('stdout', stdout);
     stdout.on('data', (chunk: Buffer) => splitter.push(chunk));
     stdout.on('error', () => {});
-    onEnd(stdout, splitter);
   }
-  const errSplitter = framed('stderr');
-  onEnd(stderr, errSplitter);
+  const errSplitter = framed('stderr', stderr);
   return new StderrTail(stderr, { write: (chunk: Buffer | string) => errSplitter.push(chunk) });
 }
