@@ -1,7 +1,7 @@
 /**
  * The primary's bus as the app sees it: the hub core with the shared state's API (`store`,
- * `lock`) and the peers extension's (`peers()`) exposed on it. Made by the supervisor for `startCluster`, and by tests over in-memory
- * links.
+ * `lock`) and the peers extension's (`peers()`) exposed on it. Made by the supervisor for
+ * `startCluster`, and by tests over in-memory links.
  *
  * @module
  */

@@ -20,7 +20,7 @@ export interface ClusterStats {
    * the memory limit, and every app check of their last report passed.
    */
   readonly healthy: number;
-  /** Workers forked to take the place of another in its slot (crash, unhealthy, rolling restart). */
+  /** Workers forked into a slot that had one (a crash, an unhealthy worker, a rolling restart). */
   readonly restarts: number;
   /** The sum of the live workers' last reported rss, in bytes; undefined without reports. */
   readonly rssBytes: number | undefined;

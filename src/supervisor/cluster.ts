@@ -224,8 +224,8 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
    * @returns `{ from, to }`; also emitted as `scale:done`.
    * @throws never synchronously; rejects with {@link BusError} `INVALID_ARGUMENT` for a bad
    *   count, or one outside `minWorkers..maxWorkers` (`data`: `{ min, max, requested }`, `max`
-   *   null without a bound; nothing changes), `TIMEOUT` when a new worker is not ready in time (its slot stays, and keeps its
-   *   worker), `CLOSED`.
+   *   null without a bound; nothing changes), `TIMEOUT` when a new worker is not ready in time
+   *   (its slot stays, and keeps its worker), `CLOSED`.
    */
   scale(count: number, options: RestartOptions = {}): Promise<ScaleResult> {
     let timeouts: OperationTimeouts;

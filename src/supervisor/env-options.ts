@@ -102,12 +102,19 @@ export function workersFlag(argv: readonly string[]): string | true | undefined 
  *
  * @throws {@link BusError} `INVALID_ARGUMENT` for a value that applies and is malformed: the
  *   message names the variable (or flag) and the value it got; `data` is `{ variable, value }`.
+ *   Also for a `readEnv` that is not a boolean.
  */
 export function withEnvironment<C extends Contract>(
   options: StartClusterOptions<C>,
   source: EnvironmentSource = { env: process.env, argv: process.argv.slice(2) },
 ): StartClusterOptions<C> {
   if (typeof options !== 'object' || options === null || options.readEnv === false) return options;
+  if (options.readEnv !== undefined && options.readEnv !== true) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: readEnv must be true or false, got ${describeValue(options.readEnv)}`,
+    );
+  }
   const env = source.env;
   const out: Record<string, unknown> = { ...options };
   /** Variable `name` parsed with `rule`, when it is set and the code left `current` unset. */
@@ -135,9 +142,11 @@ export function withEnvironment<C extends Contract>(
   );
   set('logClusterStats', read(options.logClusterStats, 'LOG_CLUSTER_STATS', RULES.stats));
 
-  if (options.health !== false) {
-    const health =
-      typeof options.health === 'object' && options.health !== null ? options.health : {};
+  // A value of the wrong type is left for resolveOptions to refuse, never covered up.
+  const mergeable = (value: unknown) =>
+    value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
+  if (mergeable(options.health)) {
+    const health = (options.health || {}) as Exclude<typeof options.health, false | undefined>;
     const intervalMs = read(health.intervalMs, 'HEALTH_CHECK_INTERVAL', RULES.durationMs);
     const maxMemoryBytes = read(health.maxMemoryBytes, 'WORKER_MEMORY_LIMIT', RULES.bytes);
     if (intervalMs !== undefined || maxMemoryBytes !== undefined) {
@@ -149,9 +158,11 @@ export function withEnvironment<C extends Contract>(
     }
   }
 
-  if (options.management !== false) {
-    const given = options.management;
-    const management = typeof given === 'object' && given !== null ? given : {};
+  if (mergeable(options.management)) {
+    const management = (options.management || {}) as Exclude<
+      typeof options.management,
+      false | undefined
+    >;
     const port = management.port ?? read(undefined, 'CLUSTER_API_PORT', RULES.port);
     // Host and token apply only to a management API that is on (it has a port).
     if (port !== undefined) {

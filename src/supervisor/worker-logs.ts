@@ -40,10 +40,13 @@ export class LineSplitter {
   private continued = false;
   private readonly decoder = new StringDecoder('utf8');
 
+  /** @param maxLineBytes - at least 4 (the longest UTF-8 character). */
   constructor(
     private readonly emit: (line: string, continued: boolean) => void,
     private readonly maxLineBytes: number = MAX_LINE_BYTES,
-  ) {}
+  ) {
+    if (!(maxLineBytes >= 4)) throw new RangeError('LineSplitter: maxLineBytes must be >= 4');
+  }
 
   push(chunk: Buffer | string): void {
     let text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
@@ -68,17 +71,19 @@ export class LineSplitter {
     if (text === '') return;
     this.pending += text;
     this.pendingBytes += Buffer.byteLength(text);
-    while (this.pendingBytes > this.maxLineBytes) {
-      const bytes = Buffer.from(this.pending);
-      let cut = this.maxLineBytes;
+    if (this.pendingBytes <= this.maxLineBytes) return;
+    const bytes = Buffer.from(this.pending);
+    let start = 0;
+    while (bytes.length - start > this.maxLineBytes) {
+      let cut = start + this.maxLineBytes;
       // Cut on a character: not before a continuation byte (10xxxxxx).
-      while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
-      const piece = bytes.subarray(0, cut).toString();
-      this.pending = bytes.subarray(cut).toString();
-      this.pendingBytes = bytes.length - cut;
-      this.emit(piece, this.continued);
+      while ((bytes[cut]! & 0xc0) === 0x80) cut--;
+      this.emit(bytes.subarray(start, cut).toString(), this.continued);
       this.continued = true;
+      start = cut;
     }
+    this.pending = bytes.subarray(start).toString();
+    this.pendingBytes = bytes.length - start;
   }
 
   /** Emits what is held as the end of a line (a newline came, or the stream ended). */
@@ -121,10 +126,40 @@ export function formatLine(
   })}\n`;
 }
 
+/** A stream the framed lines are written to (the primary's stdout or stderr). */
+export interface LogOutput {
+  /** Returns false when its buffer is full: the workers' pipes are paused until `'drain'`. */
+  write(text: string): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
 /** Where the framed lines go: the primary's own streams by default. */
 export interface LogOutputs {
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
+  readonly stdout: LogOutput;
+  readonly stderr: LogOutput;
+}
+
+/** Per output: the worker pipes paused until it drains (one `'drain'` listener for all). */
+const paused = new WeakMap<LogOutput, Set<Readable>>();
+
+/**
+ * Writes `text` to `out`; when `out` is full, pauses `from` (a worker's pipe) until `out` drains,
+ * so what waits is bounded by the pipes, not held in the primary's memory.
+ */
+function relay(out: LogOutput, text: string, from: Readable): void {
+  if (out.write(text)) return;
+  let waiting = paused.get(out);
+  if (waiting === undefined) {
+    const set = new Set<Readable>();
+    waiting = set;
+    paused.set(out, set);
+    out.once('drain', () => {
+      paused.delete(out);
+      for (const stream of set) stream.resume();
+    });
+  }
+  waiting.add(from);
+  from.pause();
 }
 
 /**
@@ -138,32 +173,28 @@ export function attachWorkerOutput(
   outputs: LogOutputs = process,
 ): StderrTail {
   const stderr = worker.process.stderr;
-  if (mode === 'inherit') return new StderrTail(stderr);
+  if (mode === 'inherit' || stderr === null) return new StderrTail(stderr);
   const source: LineSource = { slot, workerId: worker.id, pid: worker.process.pid };
-  const framed = (stream: LogStream) => {
-    const out = outputs[stream];
-    return new LineSplitter((line, continued) =>
-      out.write(formatLine(mode, source, stream, line, continued)),
+  const framed = (stream: LogStream, from: Readable) => {
+    const splitter = new LineSplitter((line, continued) =>
+      relay(outputs[stream], formatLine(mode, source, stream, line, continued), from),
     );
-  };
-  const onEnd = (stream: Readable | null, splitter: LineSplitter) => {
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
       splitter.end();
     };
-    stream?.once('end', end);
-    stream?.once('close', end);
+    from.once('end', end);
+    from.once('close', end);
+    return splitter;
   };
   const stdout = worker.process.stdout;
   if (stdout !== null) {
-    const splitter = framed('stdout');
+    const splitter = framed('stdout', stdout);
     stdout.on('data', (chunk: Buffer) => splitter.push(chunk));
     stdout.on('error', () => {});
-    onEnd(stdout, splitter);
   }
-  const errSplitter = framed('stderr');
-  onEnd(stderr, errSplitter);
+  const errSplitter = framed('stderr', stderr);
   return new StderrTail(stderr, { write: (chunk: Buffer | string) => errSplitter.push(chunk) });
 }

@@ -88,6 +88,20 @@ describe('the worker count from the environment and the command line', () => {
     );
   });
 
+  it('node --env-file=.env loads the variables: no dotenv needed', async () => {
+    const ops = tempDir();
+    const file = path.join(ops, '.env');
+    writeFileSync(file, '# the cluster\nCLUSTER_WORKERS=2\nCLUSTER_MAX_WORKERS=2\n');
+    const primary = forkPrimary({ execArgv: [`--env-file=${file}`] });
+    const workers = (await primary.next('started')).workers as Info[];
+    expect(workers.map((w) => w.slot)).toEqual([0, 1]);
+    expect((await primary.command({ cmd: 'scale', n: 3 })).code).toBe('INVALID_ARGUMENT');
+    await closeAndCheck(
+      primary,
+      workers.map((w) => w.pid),
+    );
+  });
+
   it('a malformed CLUSTER_WORKERS fails the start with INVALID_ARGUMENT naming it and its value; nothing is forked, no ready', async () => {
     const primary = forkPrimary({ env: { CLUSTER_WORKERS: 'eight' } });
     const failed = await primary.next('failed');

@@ -75,6 +75,21 @@ describe('precedence: code, then flag, then environment, then default', () => {
     expect(resolved.management).toBeUndefined();
   });
 
+  it('refuses a readEnv that is not a boolean', () => {
+    expect(refusal({ readEnv: 'no' as never }).message).toBe(
+      'startCluster: readEnv must be true or false, got the string "no"',
+    );
+    expect(resolve({ readEnv: true }, { CLUSTER_WORKERS: '2' }).workers).toBe(2);
+  });
+
+  it('leaves a health or management option of the wrong type for the checks to refuse', () => {
+    const env = { HEALTH_CHECK_INTERVAL: '100', CLUSTER_API_PORT: '9000' };
+    expect(withEnvironment({ contract, health: 'on' as never }, { env, argv: [] }).health).toBe(
+      'on',
+    );
+    expect(refusal({ management: 'on' as never }, env).message).toContain('management must be');
+  });
+
   it('never mutates the options it is given', () => {
     const health = Object.freeze({ misses: 5 });
     const options = Object.freeze({ contract, health });

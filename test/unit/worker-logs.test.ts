@@ -4,8 +4,17 @@
  * as continuations), a line exactly at the bound in one piece, UTF-8 split across chunks, the
  * partial last line at the end; and the two formats.
  */
+import type { Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { formatLine, LineSplitter, MAX_LINE_BYTES } from '../../src/supervisor/worker-logs.js';
+import {
+  attachWorkerOutput,
+  formatLine,
+  LineSplitter,
+  type LogOutput,
+  MAX_LINE_BYTES,
+} from '../../src/supervisor/worker-logs.js';
 
 function split(chunks: (string | Buffer)[], max?: number): Array<[string, boolean]> {
   const out: Array<[string, boolean]> = [];
@@ -93,5 +102,49 @@ describe('formatLine', () => {
       line: 'a "quoted"\tline',
     });
     expect(JSON.parse(formatLine('json', source, 'stdout', 'x', true)).continued).toBe(true);
+  });
+});
+
+/** An output that is full until `drain()` is called. */
+class SlowOutput extends EventEmitter implements LogOutput {
+  readonly written: string[] = [];
+  full = true;
+  write(text: string): boolean {
+    this.written.push(text);
+    return !this.full;
+  }
+  drain(): void {
+    this.full = false;
+    this.emit('drain');
+  }
+}
+
+describe('attachWorkerOutput', () => {
+  it("pauses the worker's pipes while the primary's output is full, and resumes them once it drains", async () => {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const worker = { id: 7, process: { pid: 1234, stdout, stderr } } as unknown as Worker;
+    const outputs = { stdout: new SlowOutput(), stderr: new SlowOutput() };
+    const tail = attachWorkerOutput(worker, 2, 'prefix', outputs);
+    stdout.write('one\ntwo\n');
+    stderr.write('oops\n');
+    await new Promise((r) => setImmediate(r));
+    expect(stdout.isPaused()).toBe(true);
+    expect(stderr.isPaused()).toBe(true);
+    expect(outputs.stdout.written).toEqual([
+      '[slot 2 · worker 7] one\n',
+      '[slot 2 · worker 7] two\n',
+    ]);
+    expect(outputs.stderr.written).toEqual(['[slot 2 · worker 7] oops\n']);
+    outputs.stdout.drain();
+    expect(stdout.isPaused()).toBe(false);
+    expect(stderr.isPaused()).toBe(true);
+    outputs.stderr.drain();
+    stdout.end('last');
+    stderr.end();
+    // The stderr tail (STARTUP_FAILED's) is kept as ever.
+    expect(await tail.end()).toBe('oops');
+    await new Promise((r) => setImmediate(r));
+    expect(outputs.stdout.written.at(-1)).toBe('[slot 2 · worker 7] last\n');
   });
 });
