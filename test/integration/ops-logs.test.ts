@@ -111,6 +111,7 @@ async function run(mode: 'inherit' | 'prefix' | 'json') {
   primary.proc.send({ cmd: 'close' });
   await primary.next('closed');
   expect(await primary.exited).toEqual({ code: 0, signal: null });
+  await primary.closed; // every byte it printed has been read
   for (const w of workers) expect(isAlive(w.pid)).toBe(false);
   return { workers, stdout: primary.stdout(), stderr: primary.stderr() };
 }

@@ -112,7 +112,8 @@ it('SIGHUP reloads the config file, SIGUSR2 restarts, SIGTERM closes with nothin
   const exit = await primary.exited;
   // Once the cluster is closed, the primary exits with 128 + 15, its 'exit' hook running.
   expect(exit).toEqual({ code: 143, signal: null });
-  expect(primary.lines.find((l) => l.event === 'primary-exit')).toMatchObject({ code: 143 });
+  // Its stdout may still be read after the 'exit' event: wait for the line.
+  expect(await primary.next('primary-exit', () => true, 5_000)).toMatchObject({ code: 143 });
   const closeIndex = primary.lines.findIndex((l) => l.event === 'close');
   const workerExits = primary.lines.filter((l) => l.event === 'worker:exit' && l.planned === true);
   expect(workerExits.length).toBe(4);
