@@ -34,7 +34,7 @@ export type { ConnectOptions } from './bus/worker.js';
 export interface WorkerApis<C extends Contract> {
   /** The cluster's config as this worker runs it: `current` (typed), `version`, `onChange()`. */
   readonly config: WorkerConfig<C>;
-  /** This worker's health checks: `addCheck(name, check)`. */
+  /** This worker's health checks: `addCheck(name, check)`, `countRequests(n)`. */
   readonly health: HealthChecks;
   /** Whether the primary has asked this worker to drain (it is being replaced or stopped). */
   readonly draining: boolean;
@@ -95,6 +95,7 @@ export function workerBus<C extends Contract>(
       workerId,
       slot: () => core.slot,
       inFlight: () => core.pendingCount,
+      callsServed: () => core.servedCount,
       configVersion: () => config.version,
     }),
   );

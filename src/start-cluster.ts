@@ -12,6 +12,8 @@ import type { Contract } from './contract.js';
 import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
 import { healthHub } from './health/extension.js';
+import { scaleBounds } from './management/operations.js';
+import { ManagementServer } from './management/server.js';
 import { stateExtension } from './state/extension.js';
 import { StoreHost } from './state/host.js';
 import { ClusterApp } from './supervisor/cluster.js';
@@ -41,7 +43,9 @@ import { warn } from './util/warn.js';
  *   the workers are not ready within `readyTimeoutMs` (the message says, per worker, whether it
  *   never connected or connected with `manualReady` and never called `bus.ready()`); `PERSIST_FAILED`
  *   when `persist.file` exists but cannot be read, or its directory cannot be written (no worker
- *   is forked). After a rejection, every forked worker has been ended.
+ *   is forked); `INVALID_ARGUMENT` too when `management` is bad, binds a non-loopback host
+ *   without a token, or cannot listen (no worker is forked). After a rejection, every forked
+ *   worker has been ended.
  */
 export async function startCluster<C extends Contract>(
   options: StartClusterOptions<C>,
@@ -92,6 +96,19 @@ export async function startCluster<C extends Contract>(
       report: (error) => app.bus.emit('error', error),
     });
     app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+    if (resolved.management !== undefined) {
+      // Listening before the first fork: its counters see every worker.
+      const server = await ManagementServer.start(
+        app as unknown as ClusterApp<Contract>,
+        resolved.management,
+        {
+          bounds: () => scaleBounds(resolved, options),
+          metrics: undefined, // the metrics feature supplies the provider of GET /metrics
+        },
+      );
+      app.management = server;
+      app.closers.push(() => server.close());
+    }
   } catch (error) {
     await app.close({ timeoutMs: 1_000 }); // nothing forked yet
     throw error;

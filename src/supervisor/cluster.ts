@@ -13,6 +13,7 @@ import type { DrainHub } from '../drain/extension.js';
 import { BusError, toBusError } from '../errors.js';
 import type { HealthMonitor } from '../health/extension.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
+import type { ManagementInfo } from '../management/types.js';
 import { type PrimaryBus, primaryBus } from '../primary-bus.js';
 import type { StoreHost } from '../state/host.js';
 import { checkCount } from '../util/count.js';
@@ -73,6 +74,13 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   storeHost: StoreHost | undefined;
   /** @internal */
   readonly slots: Slots;
+  /**
+   * The management API (option `management`) once listening: its `url` (e.g.
+   * `http://127.0.0.1:9000/`), `host` and `port`; undefined when it is off.
+   */
+  management: ManagementInfo | undefined;
+  /** @internal Run first by `close()` (the management server stops taking requests). */
+  readonly closers: (() => Promise<void>)[] = [];
   private readonly monitor: HealthMonitor | undefined;
   private readonly drain: DrainHub;
   private closing: Promise<void> | undefined;
@@ -348,6 +356,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     }
     this.closing = (async () => {
       this.removeSignals();
+      await Promise.all(this.closers.map((close) => close()));
       this.slots.stopping.abort();
       this.monitor?.stop();
       this.slots.cancelTimers();

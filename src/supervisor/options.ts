@@ -12,6 +12,8 @@ import type { ConfigInput, Contract } from '../contract.js';
 import { BusError } from '../errors.js';
 import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/hub.js';
 import type { HealthOptions } from '../health/types.js';
+import { type ResolvedManagementOptions, resolveManagementOptions } from '../management/options.js';
+import type { ManagementOptions } from '../management/types.js';
 import type { PersistOptions, StoreHostOptions } from '../state/types.js';
 import { checkCount } from '../util/count.js';
 import { describeValue } from '../util/describe.js';
@@ -120,6 +122,15 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
    * atomically every `intervalMs` (default 1_000 ms) when something changed, and on `close()`.
    */
   readonly persist?: PersistOptions;
+  /**
+   * The management API, an HTTP server in the primary (`node:http`): `{ port, host, token,
+   * maxBodyBytes, maxConcurrentRequests, requestTimeoutMs }` (see {@link ManagementOptions} and
+   * docs/management.md). Off unless given; `port: 0` picks a free port (`app.management.url`).
+   * Closed by `app.close()`. `startCluster` rejects with `INVALID_ARGUMENT`, before forking, for a
+   * bad value, a non-loopback `host` without a `token`, or a port it cannot listen on.
+   * @default undefined (off)
+   */
+  readonly management?: ManagementOptions;
 }
 
 /** Options of {@link ClusterApp.close}. */
@@ -157,6 +168,8 @@ export interface ResolvedOptions {
   readonly health: ResolvedHealthOptions | undefined;
   /** The signals the primary handles; undefined with `signals: false`. */
   readonly signals: ResolvedSignals | undefined;
+  /** The management API's options; undefined when it is off. */
+  readonly management: ResolvedManagementOptions | undefined;
 }
 
 /** @internal Checks every option; throws `INVALID_ARGUMENT`. */
@@ -197,6 +210,7 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
     ),
     health: options.health === false ? undefined : resolveHealthOptions(options.health ?? {}),
     signals: resolveSignals(options.signals, options.configFile !== undefined),
+    management: resolveManagementOptions(options.management),
   };
 }
 

@@ -1,0 +1,93 @@
+/**
+ * The checks and defaults of the management API's options.
+ *
+ * @module
+ */
+import net from 'node:net';
+import { BusError } from '../errors.js';
+import { checkCount } from '../util/count.js';
+import { describeValue } from '../util/describe.js';
+import { checkDurationMs } from '../util/duration.js';
+import type { ManagementOptions } from './types.js';
+
+/** Default of `maxBodyBytes`. */
+export const DEFAULT_MAX_BODY_BYTES = 16_384;
+/** Default of `requestTimeoutMs`. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Default of `maxConcurrentRequests`. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 8;
+
+/** @internal {@link ManagementOptions} checked, with their defaults. */
+export interface ResolvedManagementOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly token: string | undefined;
+  readonly maxBodyBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly maxConcurrentRequests: number;
+}
+
+/** Whether `host` is a loopback address (or `localhost`). */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  if (net.isIPv6(host)) return host === '::1' || /^::ffff:127\./i.test(host);
+  return false;
+}
+
+/**
+ * @internal Checks the `management` option; undefined when it is absent (the API is off).
+ * @throws {@link BusError} `INVALID_ARGUMENT` for a bad value, or a non-loopback host without a
+ *   token.
+ */
+export function resolveManagementOptions(
+  options: ManagementOptions | undefined,
+): ResolvedManagementOptions | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: management must be an object { port, host?, token? }, got ${describeValue(options)}`,
+    );
+  }
+  const port = checkCount(options.port, 'startCluster: management.port', 0, 65_535);
+  const host = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: management.host must be a non-empty string, got ${describeValue(host)}`,
+    );
+  }
+  const token = options.token;
+  if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token))) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: management.token must be a non-empty string of visible ASCII characters without spaces, got ${typeof token === 'string' ? 'a string that is not' : describeValue(token)}`,
+    );
+  }
+  if (token === undefined && !isLoopback(host)) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `startCluster: the management API would listen on ${host}, which is not a loopback address, without a token: set management.token (or CLUSTER_API_TOKEN)`,
+    );
+  }
+  return {
+    port,
+    host,
+    token,
+    maxBodyBytes: checkCount(
+      options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      'startCluster: management.maxBodyBytes',
+      0,
+    ),
+    requestTimeoutMs: checkDurationMs(
+      options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      'management.requestTimeoutMs',
+    ),
+    maxConcurrentRequests: checkCount(
+      options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
+      'startCluster: management.maxConcurrentRequests',
+      1,
+    ),
+  };
+}
