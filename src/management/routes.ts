@@ -64,6 +64,12 @@ export function routes(deps: RouteDeps): readonly Route[] {
   return [
     ...assets,
     {
+      // Browsers ask for it; there is none (and the answer needs no token).
+      pattern: /^\/favicon\.ico$/,
+      public: true,
+      methods: { GET: ({ res }) => void res.writeHead(204).end() },
+    },
+    {
       pattern: /^\/health$/,
       public: true,
       methods: {
