@@ -28,6 +28,8 @@ export interface RouteDeps {
   readonly operations: Operations;
   readonly bounds: () => ScaleBounds;
   readonly metrics: MetricsProvider | undefined;
+  /** Throws 503 once the cluster is closing (no new operation then). */
+  refuseIfClosing(): void;
 }
 
 type Handler = (ctx: RouteContext) => Promise<void> | void;
@@ -90,6 +92,7 @@ export function routes(deps: RouteDeps): readonly Route[] {
       methods: {
         POST: async ({ res, body }) => {
           await body();
+          deps.refuseIfClosing();
           const record = deps.operations.restart();
           sendJson(res, 202, record, { Location: `/restart/${record.id}` });
         },
@@ -112,6 +115,7 @@ export function routes(deps: RouteDeps): readonly Route[] {
       methods: {
         POST: async ({ res, body }) => {
           const count = parseScale(await body());
+          deps.refuseIfClosing();
           const conflict = scaleConflict(count, deps.bounds());
           if (conflict !== undefined) {
             throw new HttpError(

@@ -60,7 +60,16 @@ export class ManagementServer implements ManagementInfo {
     const operations = new Operations(app);
     const stats = new ClusterStats(app, hooks.bounds, operations);
     const auth = new BearerCheck(options.token);
-    const table = routes({ stats, operations, bounds: hooks.bounds, metrics: hooks.metrics });
+    const table = routes({
+      stats,
+      operations,
+      bounds: hooks.bounds,
+      metrics: hooks.metrics,
+      refuseIfClosing: () => {
+        if (app.isClosing)
+          throw new HttpError(503, 'the cluster is closing', { 'Retry-After': '1' });
+      },
+    });
     let self: ManagementServer | undefined;
     const server = http.createServer(
       {
@@ -89,8 +98,6 @@ export class ManagementServer implements ManagementInfo {
         { cause: error },
       );
     }
-    // A socket error (a client that resets) is that client's; the server goes on.
-    server.on('clientError', (_error, socket) => socket.destroy());
     self = new ManagementServer(server, stats, operations);
     return self;
   }

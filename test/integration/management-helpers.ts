@@ -64,7 +64,7 @@ export async function request(
 
 /**
  * Sends `head` (request line and headers, CRLF-terminated, without the blank line) and `body` on
- * a raw socket, and resolves with the status of the answer (or null if the server closed the
+ * a raw socket (with `complete: false`, only the headers, never ended), and resolves with the status of the answer (or null if the server closed the
  * connection without one) and how long it took. The socket is ended either way.
  */
 export function rawRequest(
@@ -72,6 +72,8 @@ export function rawRequest(
   head: string,
   body = '',
   timeoutMs = 15_000,
+  /** false: the blank line that ends the headers is never sent. */
+  complete = true,
 ): Promise<{ status: number | null; text: string; ms: number; socket: net.Socket }> {
   const { port, host } = app.management!;
   return new Promise((resolve, reject) => {
@@ -100,7 +102,7 @@ export function rawRequest(
     socket.on('end', done);
     socket.on('close', done);
     socket.on('error', () => {});
-    socket.write(`${head}\r\n\r\n${body}`);
+    socket.write(complete ? `${head}\r\n\r\n${body}` : `${head}\r\n`);
   });
 }
 

@@ -3,7 +3,9 @@
  * the request bounds, scale bounds, rolling restart progress, and /health's verdicts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StartClusterOptions } from '../../src/index.js';
+import type { ClusterApp, Contract, StartClusterOptions } from '../../src/index.js';
+import { resolveManagementOptions } from '../../src/management/options.js';
+import { ManagementServer } from '../../src/management/server.js';
 import { contract } from './fixtures/management-contract.js';
 import { forkedPids, once, rejection, start, stop, until } from './fixtures/supervisor-helpers.js';
 import {
@@ -174,6 +176,10 @@ describe('endpoints', () => {
       expect(w.lastReportAt).toBeGreaterThan(Date.now() - 10_000);
       expect(w.callsPerSecond).toBeGreaterThanOrEqual(0);
     }
+    // A failing app check is reported, and does not make the worker unhealthy here.
+    const report = running.health().workers[0]!.report!;
+    expect(report.checks['always-fails']).toMatchObject({ ok: false });
+    expect((await request(running, '/health', { token: null })).status).toBe(200);
     expect(stats.workers[0].requests).toBe(5);
     expect(stats.workers[1].requests).toBe(2);
     // 1 count + 10 whoami on slot 1; 1 count on slot 0 (system calls are not counted).
@@ -207,6 +213,14 @@ describe('endpoints', () => {
 describe('operations', () => {
   it('POST /restart: 202 with an id; GET /restart/:id shows it running, then done with every worker replaced', async () => {
     app = await startManaged();
+    const counted = app;
+    await counted.bus.call({ slot: 0 }, 'count', { n: 3 });
+    await counted.bus.call({ slot: 1 }, 'count', { n: 4 });
+    await until(
+      async () => (await request(counted, '/stats')).body.primary.requests,
+      (n) => n === 7,
+      'the counts reported',
+    );
     const before = app.workers().map((w) => w.id);
     const started = await request(app, '/restart', { method: 'POST' });
     expect(started.status).toBe(202);
@@ -216,11 +230,14 @@ describe('operations', () => {
     const again = await request(app, '/restart', { method: 'POST' });
     expect(again.body.id).toBe(started.body.id);
     const seen = new Set<number>();
+    const healthDuring: number[] = [];
     const running = app;
     const done = await until(
       async () => {
         const body = (await request(running, `/restart/${started.body.id}`)).body;
         seen.add(body.replaced);
+        // The old worker serves its slot until the new one is ready: never a gap.
+        healthDuring.push((await request(running, '/health', { token: null })).status);
         return body;
       },
       (b) => b.state !== 'running',
@@ -234,10 +251,14 @@ describe('operations', () => {
     expect(after.some((id) => before.includes(id))).toBe(false);
     expect(done.slots.map((s: { to: number }) => s.to)).toEqual(after);
     expect([...seen].every((n) => n >= 0 && n <= 2)).toBe(true);
+    expect(healthDuring.length).toBeGreaterThan(0);
+    expect(healthDuring.every((status) => status === 200)).toBe(true);
     const stats = (await request(app, '/stats')).body;
     expect(stats.restart).toEqual(done);
     expect(stats.primary).toMatchObject({ restarts: 2, crashes: 0, workersSpawned: 4 });
     expect(stats.workers.map((w: { restarts: number }) => w.restarts)).toEqual([1, 1]);
+    // The exited workers' counts stay in the total.
+    expect(stats.primary.requests).toBe(7);
     expect((await request(app, '/restart/unknown')).status).toBe(404);
   }, 45_000);
 
@@ -347,6 +368,64 @@ describe('request bounds', () => {
       (a) => a.status === 200,
       'served again once they are gone',
     );
+  });
+});
+
+describe('more bounds, the favicon, and the metrics provider', () => {
+  it('headers that take longer than requestTimeoutMs get 408; headers over 16 KiB get 431', async () => {
+    app = await startManaged({ workers: 1 }, { requestTimeoutMs: 500 });
+    const slow = await rawRequest(
+      app,
+      'GET /stats HTTP/1.1\r\nHost: x\r\nX-Slow: 1',
+      '',
+      15_000,
+      false,
+    );
+    expect(slow.status).toBe(408);
+    const big = await rawRequest(
+      app,
+      `GET /stats HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(20_000)}`,
+    );
+    expect(big.status).toBe(431);
+    expect((await request(app, '/favicon.ico', { token: null })).status).toBe(204);
+  });
+
+  it('GET /metrics answers what the provider gives; a provider that throws gets 500', async () => {
+    app = await startManaged({ workers: 1 });
+    const text = '# TYPE up gauge\nup 1\n';
+    let fail = false;
+    const server = await ManagementServer.start(
+      app as unknown as ClusterApp<Contract>,
+      resolveManagementOptions({ port: 0, token: TOKEN })!,
+      {
+        bounds: () => ({ min: 1, max: null }),
+        metrics: async () => {
+          if (fail) throw new Error('scrape failed');
+          return {
+            status: 200,
+            contentType: 'text/plain; version=0.0.4; charset=utf-8',
+            body: text,
+          };
+        },
+      },
+    );
+    try {
+      const url = new URL('metrics', server.url);
+      const headers = { authorization: `Bearer ${TOKEN}` };
+      const ok = await fetch(url, { headers });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(await ok.text()).toBe(text);
+      expect((await fetch(url)).status).toBe(401);
+      fail = true;
+      const failed = await fetch(url, { headers });
+      expect(failed.status).toBe(500);
+      expect(((await failed.json()) as { error: string }).error).toBe(
+        'internal error: scrape failed',
+      );
+    } finally {
+      await server.close();
+    }
   });
 });
 
