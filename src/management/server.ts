@@ -186,12 +186,14 @@ export class ManagementServer implements ManagementInfo {
   }
 }
 
-/** The path of a request URL, without its query. */
+/** The path of a request URL (origin-form `/a?b`, or absolute-form), without its query. */
 function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  if (raw.startsWith('/')) return raw.split(/[?#]/, 1)[0]!;
   try {
-    return new URL(url ?? '/', 'http://localhost').pathname;
+    return new URL(raw).pathname;
   } catch {
-    return '/';
+    return raw;
   }
 }
 

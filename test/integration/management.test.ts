@@ -2,6 +2,7 @@
  * The management API against a real cluster of forked workers: auth, every endpoint, bad bodies,
  * the request bounds, scale bounds, rolling restart progress, and /health's verdicts.
  */
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterApp, Contract, StartClusterOptions } from '../../src/index.js';
 import { resolveManagementOptions } from '../../src/management/options.js';
@@ -58,6 +59,39 @@ describe('management options', () => {
     const taken = await rejection(startManaged({ workers: 1 }, { port: app.management!.port }));
     expect(taken.code).toBe('INVALID_ARGUMENT');
     expect(taken.message).toContain('EADDRINUSE');
+  });
+
+  it('listens before the first fork: /health is 503 during the startup, then 200', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as net.AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const starting = startManaged({}, { port });
+    const statuses: number[] = [];
+    let settled = false;
+    starting.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    while (!settled) {
+      const status = await fetch(`http://127.0.0.1:${port}/health`).then(
+        (res) => res.status,
+        () => 0,
+      );
+      statuses.push(status);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    app = await starting;
+    expect(statuses).toContain(503);
+    // Refused until it listens (the config and the stores load first), then never again.
+    const listening = statuses.slice(statuses.findIndex((status) => status !== 0));
+    expect(listening).not.toContain(0);
+    expect(listening[0]).toBe(503);
+    expect((await request(app, '/health')).status).toBe(200);
   });
 
   it('binds loopback by default, exposes its URL, and app.close() closes it', async () => {
