@@ -217,18 +217,21 @@ $('login').addEventListener('submit', async (event) => {
 
 $('logout').addEventListener('click', () => logout());
 
+/** Shows what an operation's POST answered: nothing on 202, its error otherwise. */
+function answered(what, status, json) {
+  $('message').textContent = status === 202 ? '' : `${what}: ${json.error ?? `HTTP ${status}`}`;
+}
+
 $('restart').addEventListener('click', async () => {
   const { status, json } = await api('POST', '/restart');
-  $('operation').textContent =
-    status === 202 ? `restart ${json.id}: started` : `restart: ${json.error}`;
+  answered('restart', status, json);
   poll();
 });
 
 $('scale').addEventListener('click', async () => {
   const workers = Number($('scale-count').value);
   const { status, json } = await api('POST', '/scale', { workers });
-  $('operation').textContent =
-    status === 202 ? `scale ${json.from} → ${json.to}: started` : `scale: ${json.error}`;
+  answered('scale', status, json);
   $('scale-count').blur();
   poll();
 });

@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StartClusterOptions } from '../../src/index.js';
+import type { contract } from './fixtures/management-contract.js';
 import { stop, until } from './fixtures/supervisor-helpers.js';
 import { type App, startManaged, TOKEN } from './management-helpers.js';
 
@@ -20,8 +22,12 @@ if (!present) {
   );
 }
 
-/** Where the screenshot goes (kept for a human to look at; printed). */
-const SCREENSHOT = path.join(os.tmpdir(), `clusterbus-dashboard-${process.pid}.png`);
+/**
+ * Where the screenshot goes: DASHBOARD_SCREENSHOT (kept, to look at), or a temp file removed at
+ * the end.
+ */
+const KEEP = process.env.DASHBOARD_SCREENSHOT;
+const SCREENSHOT = KEEP ?? path.join(os.tmpdir(), `clusterbus-dashboard-${process.pid}.png`);
 
 describe.skipIf(!present)('the dashboard in Chromium', () => {
   let app: App;
@@ -33,7 +39,8 @@ describe.skipIf(!present)('the dashboard in Chromium', () => {
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    app = await startManaged({ health: { intervalMs: 250 } });
+    const bounded = { maxWorkers: 3 } as Partial<StartClusterOptions<typeof contract>>;
+    app = await startManaged({ health: { intervalMs: 250 }, ...bounded });
     // Some calls, so that calls/s is not flat.
     load = (async () => {
       while (calling) {
@@ -71,6 +78,7 @@ describe.skipIf(!present)('the dashboard in Chromium', () => {
     await load;
     await context?.close();
     if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    if (KEEP === undefined) rmSync(SCREENSHOT, { force: true });
     await stop(app);
   }, 60_000);
 
@@ -167,4 +175,36 @@ describe.skipIf(!present)('the dashboard in Chromium', () => {
     console.log(`dashboard screenshot: ${SCREENSHOT}`);
     expect(consoleErrors).toEqual([]);
   }, 90_000);
+
+  it('the scale button: above the maximum its 409 shows; within it, a row per new worker', async () => {
+    await page.waitForSelector('#board', { state: 'visible' });
+    await page.fill('#scale-count', '4');
+    await page.click('#scale');
+    await until(
+      () => page.textContent('#message'),
+      (text) =>
+        /scale: workers 4 is above the maximum of 3: the worker count is unchanged/.test(
+          text ?? '',
+        ),
+      'the 409 shown',
+    );
+    expect(app.workers()).toHaveLength(2);
+    await page.fill('#scale-count', '3');
+    await page.click('#scale');
+    await until(rowIds, (ids) => ids.length === 3, 'a third row', 30_000);
+    expect(await page.textContent('#message')).toBe('');
+    await until(
+      () => page.textContent('#operation'),
+      (text) => /scale 2 → 3: done/.test(text ?? ''),
+      'the scale shown done',
+      15_000,
+    );
+    expect(app.workers().filter((w) => w.state === 'ready')).toHaveLength(3);
+    // The charts have a line per slot now.
+    await until(
+      () => page.$$eval('#chart-rss .u-legend .u-series', (s) => s.length),
+      (n) => n === 4,
+      'a series per slot (and the time)',
+    );
+  }, 60_000);
 });
