@@ -30,7 +30,7 @@ export interface ManagementOptions {
   readonly maxConcurrentRequests?: number;
 }
 
-/** What a {@link MetricsProvider} answers `GET /metrics` with. */
+/** What the metrics provider answers `GET /metrics` with (the management API serves it as is). */
 export interface MetricsResponse {
   /** The HTTP status, e.g. 200. */
   readonly status: number;
