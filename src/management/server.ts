@@ -122,6 +122,10 @@ export class ManagementServer implements ManagementInfo {
     }
     this.active++;
     const timer = setTimeout(() => {
+      if (res.headersSent) {
+        req.destroy(); // an answer had begun: it cannot be finished in time
+        return;
+      }
       sendError(
         res,
         new HttpError(
@@ -130,7 +134,9 @@ export class ManagementServer implements ManagementInfo {
           { Connection: 'close' },
         ),
       );
-      req.destroy();
+      // Once the 408 is out, the connection goes (its body may still be arriving).
+      if (res.writableFinished) req.destroy();
+      else res.once('finish', () => req.destroy());
     }, options.requestTimeoutMs);
     res.once('close', () => {
       clearTimeout(timer);
