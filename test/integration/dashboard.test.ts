@@ -93,7 +93,11 @@ describe.skipIf(!present)('the dashboard in Chromium', () => {
     const res = await fetch(app.management!.url);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    for (const directive of ["default-src 'none'", "script-src 'self'", "form-action 'none'"]) {
+      expect(csp).toContain(directive);
+    }
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
     const html = await res.text();
     for (const w of app.workers()) expect(html).not.toContain(String(w.pid));
     expect(html).not.toContain(String(process.pid));

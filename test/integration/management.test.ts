@@ -316,6 +316,12 @@ describe('operations', () => {
         expect(issue).toMatchObject({ code: expect.any(String), message: expect.any(String) });
       }
     }
+    const notJson = await request(app, '/scale', { method: 'POST', body: '{"workers": ' });
+    expect(notJson.body.issues).toEqual([
+      { code: 'invalid_json', path: [], message: expect.any(String) },
+    ]);
+    const notInt = await request(app, '/scale', { method: 'POST', body: '{"workers": 1.5}' });
+    expect(notInt.body.issues[0]).toMatchObject({ path: ['workers'] });
     expect(app.workers()).toHaveLength(1);
     const answer = await request(app, '/scale', { method: 'POST', body: '{"workers": 2}' });
     expect(answer.status).toBe(202);
