@@ -356,7 +356,8 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     }
     this.closing = (async () => {
       this.removeSignals();
-      await Promise.all(this.closers.map((close) => close()));
+      // Started first (the management API takes no new request), awaited with the rest.
+      const closers = Promise.allSettled(this.closers.map((close) => close()));
       this.slots.stopping.abort();
       this.monitor?.stop();
       this.slots.cancelTimers();
@@ -367,6 +368,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       }, timeoutMs);
       await Promise.all(records.map((r) => this.slots.drain(r, 'close', timeoutMs)));
       clearTimeout(killer);
+      await closers;
       // A last snapshot that cannot be written rejects the close, once everything is closed.
       const persistError = await this.storeHost?.close().then(
         () => undefined,
