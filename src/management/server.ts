@@ -170,9 +170,12 @@ export class ManagementServer implements ManagementInfo {
     });
     if (route === undefined || !route.public) authorize(auth, req.headers.authorization);
     if (route === undefined) throw new HttpError(404, `no endpoint ${path}`);
-    const handler = route.methods[req.method ?? ''];
+    // HEAD is GET without the body (Node leaves the body out).
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '');
+    const handler = route.methods[method];
     if (handler === undefined) {
-      const allow = Object.keys(route.methods).join(', ');
+      const methods = Object.keys(route.methods);
+      const allow = (methods.includes('GET') ? [...methods, 'HEAD'] : methods).join(', ');
       throw new HttpError(405, `${req.method} is not allowed on ${path}; use ${allow}`, {
         Allow: allow,
       });

@@ -234,13 +234,18 @@ describe('endpoints', () => {
     expect((await request(app, '/restart/a/b')).status).toBe(404);
     const wrong = await request(app, '/stats', { method: 'POST', body: '{}' });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
     const restart = await request(app, '/restart', { method: 'GET' });
     expect(restart.status).toBe(405);
     expect(restart.headers.get('allow')).toBe('POST');
     const health = await request(app, '/health', { method: 'DELETE', token: null });
     expect(health.status).toBe(405);
-    expect(health.headers.get('allow')).toBe('GET');
+    expect(health.headers.get('allow')).toBe('GET, HEAD');
+    // HEAD is GET without the body: for probes.
+    const head = await request(app, '/health', { method: 'HEAD', token: null });
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect((await request(app, '/stats', { method: 'HEAD', token: null })).status).toBe(401);
   });
 });
 
