@@ -106,7 +106,7 @@ export async function startCluster<C extends Contract>(
           metrics: undefined, // the metrics feature supplies the provider of GET /metrics
         },
       );
-      app.management = server;
+      app.managementInfo = Object.freeze({ url: server.url, host: server.host, port: server.port });
       app.closers.push(() => server.close());
     }
   } catch (error) {

@@ -52,7 +52,10 @@ export interface HealthReport {
   readonly eventLoopUtilization: number;
   /** Calls this worker is serving plus calls it is waiting on (the ping excluded). */
   readonly inFlightCalls: number;
-  /** Requests to the contract's methods this worker's bus has served since it started (answered or failed). */
+  /**
+   * Requests to the contract's methods this worker's bus has served since it started (answered
+   * or failed; the bus's own system calls excluded).
+   */
   readonly callsServed: number;
   /**
    * What the app counted with `bus.health.countRequests(n)` since the worker started (e.g. its

@@ -74,11 +74,8 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   storeHost: StoreHost | undefined;
   /** @internal */
   readonly slots: Slots;
-  /**
-   * The management API (option `management`) once listening: its `url` (e.g.
-   * `http://127.0.0.1:9000/`), `host` and `port`; undefined when it is off.
-   */
-  management: ManagementInfo | undefined;
+  /** @internal Set by {@link startCluster} once the management API listens. */
+  managementInfo: ManagementInfo | undefined;
   /** @internal Run first by `close()` (the management server stops taking requests). */
   readonly closers: (() => Promise<void>)[] = [];
   private readonly monitor: HealthMonitor | undefined;
@@ -121,6 +118,14 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       retire: (record) => this.monitor?.unwatch(record.id),
       gone: (record) => this.monitor?.forget(record.id),
     });
+  }
+
+  /**
+   * The management API (option `management`) once listening: its `url` (e.g.
+   * `http://127.0.0.1:9000/`), `host` and `port`; undefined when it is off.
+   */
+  get management(): ManagementInfo | undefined {
+    return this.managementInfo;
   }
 
   /** @internal The workers a config update goes to: the ready ones, by id and slot. */

@@ -105,7 +105,9 @@ describe('management options', () => {
     await stop(app);
     app = undefined;
     await expect(fetch(`${url}health`)).rejects.toThrow();
-    expect(closing.management).toBe(closing.management);
+    // What it bound stays readable, as plain data.
+    expect(closing.management).toEqual({ url, host, port });
+    expect(Object.isFrozen(closing.management)).toBe(true);
   });
 });
 
