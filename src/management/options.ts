@@ -27,6 +27,16 @@ export interface ResolvedManagementOptions {
   readonly maxConcurrentRequests: number;
 }
 
+/** Every key of {@link ManagementOptions}. */
+const KEYS = [
+  'port',
+  'host',
+  'token',
+  'maxBodyBytes',
+  'requestTimeoutMs',
+  'maxConcurrentRequests',
+] as const satisfies readonly (keyof ManagementOptions)[];
+
 /** Whether `host` is a loopback address (or `localhost`). */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -37,8 +47,8 @@ export function isLoopback(host: string): boolean {
 
 /**
  * @internal Checks the `management` option; undefined when it is absent (the API is off).
- * @throws {@link BusError} `INVALID_ARGUMENT` for a bad value, or a non-loopback host without a
- *   token.
+ * @throws {@link BusError} `INVALID_ARGUMENT` for an unknown key, a bad value, or a non-loopback
+ *   host without a token.
  */
 export function resolveManagementOptions(
   options: ManagementOptions | undefined,
@@ -49,6 +59,14 @@ export function resolveManagementOptions(
       'INVALID_ARGUMENT',
       `startCluster: management must be an object { port, host?, token? }, got ${describeValue(options)}`,
     );
+  }
+  for (const key of Object.keys(options)) {
+    if (!(KEYS as readonly string[]).includes(key)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `startCluster: unknown option management.${key} (known: ${KEYS.join(', ')})`,
+      );
+    }
   }
   const port = checkCount(options.port, 'startCluster: management.port', 0, 65_535);
   const host = options.host ?? '127.0.0.1';

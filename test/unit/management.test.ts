@@ -34,6 +34,8 @@ describe('resolveManagementOptions', () => {
       { port: 0, token: 'a b' },
       { port: 0, maxConcurrentRequests: 0 },
       { port: 0, requestTimeoutMs: -1 },
+      { port: 0, tokn: 'typo' },
+      {},
     ]) {
       const error = await rejection(
         Promise.resolve().then(() => resolveManagementOptions(bad as never)),
