@@ -37,7 +37,7 @@ export type { ConnectOptions } from './bus/worker.js';
 export interface WorkerApis<C extends Contract> extends PeersApi {
   /** The cluster's config as this worker runs it: `current` (typed), `version`, `onChange()`. */
   readonly config: WorkerConfig<C>;
-  /** This worker's health checks: `addCheck(name, check)`. */
+  /** This worker's health checks: `addCheck(name, check)`, `countRequests(n)`. */
   readonly health: HealthChecks;
   /** This worker's metrics: `useRegistry(registry)`, the registry the primary reads (docs/metrics.md). */
   readonly metrics: WorkerMetrics;
@@ -100,6 +100,7 @@ export function workerBus<C extends Contract>(
       workerId,
       slot: () => core.slot,
       inFlight: () => core.pendingCount,
+      callsServed: () => core.servedCount,
       configVersion: () => config.version,
     }),
   );

@@ -75,6 +75,16 @@ export type {
   WorkerState,
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
+export type {
+  HealthBody,
+  ManagementInfo,
+  ManagementOptions,
+  MetricsResponse,
+  RestartProgress,
+  ScaleProgress,
+  StatsBody,
+  WorkerStats,
+} from './management/types.js';
 export type { WorkerMetrics } from './metrics/extension.js';
 export {
   createMetricsScraper,

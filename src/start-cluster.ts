@@ -12,7 +12,10 @@ import type { Contract } from './contract.js';
 import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
 import { healthHub } from './health/extension.js';
+import { scaleBounds } from './management/operations.js';
+import { ManagementServer } from './management/server.js';
 import { metricsHub } from './metrics/extension.js';
+import { createMetricsScraper } from './metrics/scraper.js';
 import { resolveMetricsOptions } from './metrics/types.js';
 import { peersHub } from './peers/extension.js';
 import { stateExtension } from './state/extension.js';
@@ -53,7 +56,9 @@ import { warn } from './util/warn.js';
  *   the workers are not ready within `readyTimeoutMs` (the message says, per worker, whether it
  *   never connected or connected with `manualReady` and never called `bus.ready()`); `PERSIST_FAILED`
  *   when `persist.file` exists but cannot be read, or its directory cannot be written (no worker
- *   is forked). After a rejection, every forked worker has been ended.
+ *   is forked); `INVALID_ARGUMENT` too when `management` is bad, binds a non-loopback host
+ *   without a token, or cannot listen (no worker is forked). After a rejection, every forked
+ *   worker has been ended.
  */
 export async function startCluster<C extends Contract>(
   given: StartClusterOptions<C>,
@@ -118,6 +123,23 @@ export async function startCluster<C extends Contract>(
           : undefined;
       }),
     );
+    if (resolved.management !== undefined) {
+      // Listening before the first fork: its counters see every worker.
+      const scraper = createMetricsScraper(app);
+      const server = await ManagementServer.start(
+        app as unknown as ClusterApp<Contract>,
+        resolved.management,
+        {
+          bounds: () => scaleBounds(resolved, options),
+          metrics: () => scraper.scrape(),
+        },
+      );
+      app.managementInfo = Object.freeze({ url: server.url, host: server.host, port: server.port });
+      app.closers.push(() => {
+        scraper.close();
+        return server.close();
+      });
+    }
   } catch (error) {
     await app.close({ timeoutMs: 1_000 }); // nothing forked yet
     throw error;

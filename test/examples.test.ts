@@ -4,6 +4,9 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -174,6 +177,28 @@ interface DemoResult {
     };
   };
   invalidation: { allApplied: boolean; liveWorkers: number[]; appliedBy: number[] };
+  /** What the management API reported at the end (GET /health, GET /stats). */
+  management: {
+    url: string;
+    healthStatus: number;
+    statsStatus: number;
+    stats: {
+      primary: {
+        pid: number;
+        requests: number | null;
+        restarts: number;
+        crashes: number;
+        workersSpawned: number;
+      };
+      cluster: { workers: number; active: number; healthy: number };
+      workers: {
+        workerId: number;
+        healthy: boolean;
+        callsServed: number | null;
+        requests: number | null;
+      }[];
+    };
+  };
   workersNow: { workerId: number; config: { version: number; greeting: string } }[];
   workerPids: number[];
 }
@@ -206,16 +231,20 @@ describe('examples', () => {
   }, 40_000);
 
   it('http-cluster/demo.ts: config update and rolling restart under load with no failed request, hits counted exactly, a SIGKILLed worker replaced; exits 0', async () => {
+    const resultFile = path.join(os.tmpdir(), `clusterbus-demo-test-${randomUUID()}.json`);
     const run = await runExample('examples/http-cluster/demo.ts', 60_000, {
       DEMO_DURATION_S: '2',
+      DEMO_RESULT_FILE: resultFile,
     });
     expect(run.timedOut, run.stdout + run.stderr).toBe(false);
     expect(run.leftovers).toEqual([]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
 
-    const line = run.stdout.split('\n').find((l) => l.startsWith('DEMO_RESULT '));
-    expect(line, run.stdout).toBeDefined();
-    const result = JSON.parse(line!.slice('DEMO_RESULT '.length)) as DemoResult;
+    // The figures go to a file, not to the terminal; the last line says where.
+    expect(run.stdout.split('\n').at(-2)).toBe(`DEMO_RESULT written to ${resultFile}`);
+    expect(run.stdout).not.toMatch(/^DEMO_RESULT \{/m);
+    const result = JSON.parse(readFileSync(resultFile, 'utf8')) as DemoResult;
+    rmSync(resultFile);
     expect(result.passed, run.stdout).toBe(true);
     expect(Object.values(result.checks).every(Boolean)).toBe(true);
     const { config, restart, kill } = result.phases;
@@ -285,6 +314,32 @@ describe('examples', () => {
       expect(w.config).toEqual({ version: 2, greeting: 'bonjour' });
     }
     expect(run.stdout).toContain('CHECKS ');
+
+    // The management API was on: the dashboard's URL was printed, and the summary has /stats.
+    const { management } = result;
+    expect(run.stdout).toContain(`dashboard: ${management.url} (token `);
+    expect(management.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(management.healthStatus).toBe(200);
+    expect(management.statsStatus).toBe(200);
+    const { primary, cluster } = management.stats;
+    expect(cluster).toMatchObject({
+      workers: result.workers,
+      active: result.workers,
+      healthy: result.workers,
+    });
+    expect(primary.crashes).toBeGreaterThanOrEqual(1); // the SIGKILL
+    expect(primary.restarts).toBeGreaterThanOrEqual(result.workers + 1);
+    expect(primary.workersSpawned).toBeGreaterThanOrEqual(2 * result.workers + 1);
+    expect(primary.requests).toBeGreaterThan(0);
+    for (const w of management.stats.workers) expect(w.callsServed).not.toBeNull();
+    expect(run.stdout).toContain(
+      `STATS      GET /stats at the end (${management.url}), GET /health 200 'ok':`,
+    );
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `primary pid ${primary.pid}, up [\\d.]+ s: ${primary.requests} requests counted, ${primary.restarts} restarts, ${primary.crashes} crashes, ${primary.workersSpawned} workers spawned`,
+      ),
+    );
     // Every worker the demo forked (the replaced ones, the killed one, the replacement) has exited.
     expect(result.workerPids.length).toBeGreaterThanOrEqual(2 * result.workers + 1);
     expect(result.workerPids.filter(isAlive)).toEqual([]);

@@ -18,11 +18,19 @@
  * received, route by route: equal in phases 1 and 2, where no process dies; in phase 3 the killed
  * worker may take a few increments with it, and the difference is shown and explained.
  *
- * Then one last invalidation, published by the primary, must be applied by every live worker. The
- * demo ends with one `DEMO_RESULT {json}` line and exits 0 only if every check passed.
+ * Then one last invalidation, published by the primary, must be applied by every live worker.
+ *
+ * The cluster runs with its management API on (a free loopback port, a random token): the demo
+ * prints the dashboard's URL and token at the start (open it to watch the phases), and its summary
+ * ends with what GET /stats and GET /health reported. The figures go, as JSON, to the file
+ * DEMO_RESULT_FILE (default: a file in the temp directory), whose path the last line prints;
+ * the demo exits 0 only if every check passed.
  */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import type { ConfigUpdateResult, RestartResult } from 'clusterbus';
+import path from 'node:path';
+import type { ConfigUpdateResult, HealthBody, RestartResult, StatsBody } from 'clusterbus';
 import type { WorkerStats } from './contract.js';
 import {
   type Load,
@@ -61,21 +69,30 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<boolean> {
   log(`starting ${workerCount} workers (one per core)`);
+  const token = randomBytes(18).toString('base64url');
   const cluster = await startHttpCluster({
     workers: workerCount,
     port: 0,
     config: { greeting: GREETINGS[0] },
+    management: { port: 0, token },
+    health: { intervalMs: 1_000 },
   });
+  const api = cluster.app.management!;
+  log(`dashboard: ${api.url} (token ${token})`);
+  log(`  or: CLUSTER_API_PORT=${api.port} CLUSTER_API_TOKEN=${token} npx clusterbus status`);
   let figures: Figures;
   try {
-    figures = await run(cluster);
+    figures = await run(cluster, token);
   } finally {
     const closing = performance.now();
     await cluster.app.close();
     log(`cluster closed in ${Math.round(performance.now() - closing)} ms`);
   }
   printSummary(figures);
-  console.log(`DEMO_RESULT ${JSON.stringify(figures)}`);
+  const file =
+    process.env.DEMO_RESULT_FILE ?? path.join(os.tmpdir(), `clusterbus-demo-${process.pid}.json`);
+  writeFileSync(file, `${JSON.stringify(figures)}\n`);
+  console.log(`DEMO_RESULT written to ${file}`);
   return figures.passed;
 }
 
@@ -107,7 +124,26 @@ interface HitsComparison {
   readonly statsFailed: string[];
 }
 
-async function run({ app, port }: HttpCluster) {
+/** What the management API reported at the end: GET /health and GET /stats. */
+async function readManagement(url: string, token: string) {
+  const get = async (endpoint: string) => {
+    const res = await fetch(new URL(endpoint, url), {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  };
+  const health = await get('health');
+  const stats = await get('stats');
+  return {
+    url,
+    healthStatus: health.status,
+    health: health.body as HealthBody,
+    statsStatus: stats.status,
+    stats: stats.body as StatsBody,
+  };
+}
+
+async function run({ app, port }: HttpCluster, token: string) {
   const initial = app.workers();
   const pids = new Set(initial.map((w) => w.pid!));
   log(`up: ${initial.map((w) => `worker ${w.id} (pid ${w.pid})`).join(', ')}, port ${port}`);
@@ -380,6 +416,12 @@ async function run({ app, port }: HttpCluster) {
   const appliedWithinMs = Math.round(performance.now() - publishedAt);
   const missing = live().filter((id) => !appliedBy().includes(id));
 
+  // ------------------------------------------------------------------ the management API
+  // Every live worker has reported since the kill's replacement was ready (1 s health interval).
+  await sleep(1_500);
+  const management = await readManagement(app.management!.url, token);
+  const st = management.stats;
+
   // ------------------------------------------------------------------ the checks
   const noFailures = (f: LoadFigures) => f.non2xx === 0 && f.errors === 0 && f.ok2xx > 0;
   const checks = {
@@ -400,6 +442,14 @@ async function run({ app, port }: HttpCluster) {
       killed?.exit?.signal === 'SIGKILL',
     killHitsNotAbove: sigkill.hits.notAbove,
     allWorkersApplied: missing.length === 0 && appliedBy().length > 0,
+    statsReported:
+      management.statsStatus === 200 &&
+      management.healthStatus === 200 &&
+      st.workers.length === live().length &&
+      st.cluster.healthy === workerCount &&
+      st.primary.crashes >= 1 &&
+      st.primary.restarts >= workerCount + 1 &&
+      st.workers.every((w) => w.callsServed !== null && w.lastReportAt !== null),
   };
   return {
     passed: Object.values(checks).every(Boolean),
@@ -426,6 +476,7 @@ async function run({ app, port }: HttpCluster) {
       allApplied: checks.allWorkersApplied,
       appliedWithinMs,
     },
+    management,
     workerPids: [...pids],
   };
 }
@@ -567,6 +618,7 @@ function printSummary(f: Figures): void {
       `           worker ${w.workerId} (slot ${w.slot}, pid ${w.pid}): config v${w.config.version} '${w.config.greeting}'; hits increments: ${w.hits.applied} applied, ${w.hits.failed} failed;\n             peer hellos answered: ${w.peerCalls.answered}; invalidations applied: ${w.invalidationsApplied}`,
     );
   }
+  out.push(...statsLines(f.management));
   out.push(
     '',
     ...checkLines(f.checks),
@@ -576,12 +628,30 @@ function printSummary(f: Figures): void {
   console.log(out.join('\n'));
 }
 
+/** What the management API reported at the end. */
+function statsLines(m: Figures['management']): string[] {
+  const s = m.stats;
+  const p = s.primary;
+  const c = s.cluster;
+  const mb = (n: number | null) => (n === null ? '-' : `${(n / 1024 / 1024).toFixed(0)} MiB`);
+  return [
+    `STATS      GET /stats at the end (${m.url}), GET /health ${m.healthStatus} '${m.health.status}':`,
+    `           primary pid ${p.pid}, up ${(p.uptimeMs / 1000).toFixed(1)} s: ${p.requests ?? '-'} requests counted, ${p.restarts} restarts, ${p.crashes} crashes, ${p.workersSpawned} workers spawned`,
+    `           cluster: ${c.workers} workers, ${c.active} active, ${c.healthy} healthy (min ${c.min}, max ${c.max ?? '-'})`,
+    ...s.workers.map(
+      (w) =>
+        `           slot ${w.slot} worker ${w.workerId} (pid ${w.pid}): ${w.state}, ${w.healthy ? 'healthy' : 'UNHEALTHY'}, up ${(w.uptimeMs / 1000).toFixed(1)} s, ${w.restarts} restarts, rss ${mb(w.rssBytes)}, event loop p99 ${w.eventLoopDelayMs?.p99 ?? '-'} ms, ${w.callsServed ?? '-'} calls served, ${w.requests ?? '-'} requests`,
+    ),
+  ];
+}
+
 /** The checks, one line per phase. */
 function checkLines(checks: Record<string, boolean>): string[] {
   const groups = [
     ['1 config', 'config'],
     ['2 restart', 'restart'],
     ['3 SIGKILL', 'kill'],
+    ['stats', 'stats'],
     ['end', ''],
   ] as const;
   const lines: string[] = [];

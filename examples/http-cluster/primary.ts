@@ -5,7 +5,12 @@
  */
 import cluster, { type Address, type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { type ClusterApp, startCluster } from 'clusterbus';
+import {
+  type ClusterApp,
+  type HealthOptions,
+  type ManagementOptions,
+  startCluster,
+} from 'clusterbus';
 import type { z } from 'zod';
 import { type Config, contract } from './contract.js';
 
@@ -18,6 +23,10 @@ export interface HttpClusterOptions {
   readonly readyTimeoutMs?: number;
   /** The initial config. @default { greeting: 'hello' } */
   readonly config?: z.input<typeof Config>;
+  /** The management API (off when omitted). */
+  readonly management?: ManagementOptions;
+  /** Health checks. @default the cluster's default */
+  readonly health?: HealthOptions;
 }
 
 export interface HttpCluster {
@@ -46,6 +55,8 @@ export async function startHttpCluster(options: HttpClusterOptions = {}): Promis
     config: options.config ?? { greeting: 'hello' },
     readyTimeoutMs,
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    ...(options.management !== undefined ? { management: options.management } : {}),
+    ...(options.health !== undefined ? { health: options.health } : {}),
   });
   app.once('close', () => cluster.off('listening', onListening));
 

@@ -173,6 +173,7 @@ export async function runWorker(port: number): Promise<void> {
     res.setHeader('x-route', path);
     res.once('finish', () => {
       requests[path]++;
+      bus.health.countRequests(); // the management API's primary.requests
       if (res.statusCode >= 200 && res.statusCode < 300) countHit(path);
     });
     route(path, req.method ?? 'GET', url).then(

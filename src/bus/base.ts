@@ -215,6 +215,11 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     return results as CallAllResult<MethodOutput<C, M>>[];
   }
 
+  /** @internal Requests to the contract's methods this bus has served (answered or failed). */
+  get servedCount(): number {
+    return this.table.served;
+  }
+
   /** Serves one request and answers through `responder`: see {@link HandlerTable.serve}. */
   protected serve(
     responder: Responder,

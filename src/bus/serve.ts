@@ -42,6 +42,8 @@ export class HandlerTable {
   readonly handlers = new Map<string, AnyHandler>();
   /** The system handlers, by name (`$…`). */
   readonly systemHandlers = new Map<string, SystemHandler>();
+  /** Requests to the contract's methods served (answered or failed), system ones excluded. */
+  served = 0;
   private readonly maxPayloadBytes: number;
   private readonly maxDepth: number;
 
@@ -121,6 +123,7 @@ export class HandlerTable {
     call: SignalSource,
   ): void {
     const system = isSystemName(method);
+    if (!system) this.served++;
     let output: unknown;
     try {
       output = this.run(system, method, payload, caller, call);

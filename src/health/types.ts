@@ -52,6 +52,16 @@ export interface HealthReport {
   readonly eventLoopUtilization: number;
   /** Calls this worker is serving plus calls it is waiting on (the ping excluded). */
   readonly inFlightCalls: number;
+  /**
+   * Requests to the contract's methods this worker's bus has served since it started (answered
+   * or failed; the bus's own system calls excluded).
+   */
+  readonly callsServed: number;
+  /**
+   * What the app counted with `bus.health.countRequests(n)` since the worker started (e.g. its
+   * HTTP requests); absent until it first counts.
+   */
+  readonly requests?: number;
   /** Time since the worker process started, in ms. */
   readonly uptimeMs: number;
   /** The config version the worker runs (0 without a config schema). */
@@ -168,6 +178,8 @@ export const ReportMessageSchema = z.object({
     eventLoopDelayMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }),
     eventLoopUtilization: z.number(),
     inFlightCalls: z.number(),
+    callsServed: z.number().int().nonnegative(),
+    requests: z.number().int().nonnegative().optional(),
     uptimeMs: z.number(),
     configVersion: z.number(),
     checks: z.record(z.string(), CheckResultSchema),

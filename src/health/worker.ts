@@ -31,6 +31,8 @@ export interface HealthSource {
   inFlight(): number;
   /** The config version this worker runs. */
   configVersion(): number;
+  /** Requests to the contract's methods served so far (0 when absent). */
+  callsServed?(): number;
 }
 
 /**
@@ -48,6 +50,7 @@ export class HealthChecks {
    */
   private gapTimer: NodeJS.Timeout | undefined;
   private gapMs = 0;
+  private requests: number | undefined;
 
   /** @internal Made by the health extension's worker side (and by tests). */
   constructor(private readonly source: HealthSource) {}
@@ -79,6 +82,25 @@ export class HealthChecks {
     return () => {
       if (this.checks.get(name) === check) this.checks.delete(name);
     };
+  }
+
+  /**
+   * Counts `n` requests the app served (e.g. HTTP requests), reported to the primary with the next
+   * health reports (`requests`) and summed over the cluster in the management API's
+   * `primary.requests`. Cheap: a number added, nothing sent.
+   *
+   * @param n - a non-negative integer. @default 1
+   * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) when `n` is not a non-negative
+   *   safe integer.
+   */
+  countRequests(n = 1): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `health.countRequests: n must be a non-negative integer, got ${String(n)}`,
+      );
+    }
+    this.requests = (this.requests ?? 0) + n;
   }
 
   /** The names of the registered checks. */
@@ -148,6 +170,8 @@ export class HealthChecks {
       eventLoopDelayMs: delay,
       eventLoopUtilization: utilization,
       inFlightCalls: this.source.inFlight(),
+      callsServed: this.source.callsServed?.() ?? 0,
+      ...(this.requests === undefined ? {} : { requests: this.requests }),
       uptimeMs: Math.round(process.uptime() * 1000),
       configVersion: this.source.configVersion(),
       checks,

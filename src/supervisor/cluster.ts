@@ -13,6 +13,7 @@ import type { DrainHub } from '../drain/extension.js';
 import { BusError, toBusError } from '../errors.js';
 import type { HealthMonitor } from '../health/extension.js';
 import type { ClusterHealth, UnhealthyReason } from '../health/types.js';
+import type { ManagementInfo } from '../management/types.js';
 import { metricsOf } from '../metrics/extension.js';
 import { type PrimaryBus, primaryBus } from '../primary-bus.js';
 import type { StoreHost } from '../state/host.js';
@@ -31,6 +32,7 @@ import { type OperationTimeouts, rollingRestart, scaleTo } from './rolling.js';
 import { installSignals } from './signals.js';
 import { Slots } from './slots.js';
 import { waitAllReady } from './startup.js';
+import { healthView, workersView } from './views.js';
 
 export type {
   ClusterEvents,
@@ -75,6 +77,10 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   storeHost: StoreHost | undefined;
   /** @internal */
   readonly slots: Slots;
+  /** @internal Set by {@link startCluster} once the management API listens. */
+  managementInfo: ManagementInfo | undefined;
+  /** @internal Run first by `close()` (the management server stops taking requests). */
+  readonly closers: (() => Promise<void>)[] = [];
   private readonly monitor: HealthMonitor | undefined;
   private readonly drain: DrainHub;
   private closing: Promise<void> | undefined;
@@ -117,6 +123,14 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     });
   }
 
+  /**
+   * The management API (option `management`) once listening: its `url` (e.g.
+   * `http://127.0.0.1:9000/`), `host` and `port`; undefined when it is off.
+   */
+  get management(): ManagementInfo | undefined {
+    return this.managementInfo;
+  }
+
   /** @internal The workers a config update goes to: the ready ones, by id and slot. */
   readyTargets(): { readonly workerId: number; readonly slot: number }[] {
     return [...this.slots.records.values()]
@@ -131,16 +145,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
 
   /** The live workers, ascending by slot, then by id (a replacement after the one it replaces). */
   workers(): WorkerInfo[] {
-    const connected = new Set(this.bus.connectedWorkers());
-    return [...this.slots.records.values()]
-      .sort((a, b) => a.slot.index - b.slot.index || a.id - b.id)
-      .map((r) => ({
-        id: r.id,
-        slot: r.slot.index,
-        pid: r.worker.process.pid,
-        connected: connected.has(r.id),
-        state: r.state,
-      }));
+    return workersView(this.slots, new Set(this.bus.connectedWorkers()));
   }
 
   /**
@@ -149,25 +154,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
    * worker not yet pinged has `report: undefined`.
    */
   health(): ClusterHealth {
-    return {
-      at: Date.now(),
-      monitoring: this.monitor?.running === true,
-      workers: [...this.slots.records.values()]
-        .sort((a, b) => a.slot.index - b.slot.index || a.id - b.id)
-        .map((r) => {
-          const view = this.monitor?.view(r.id);
-          return {
-            workerId: r.id,
-            slot: r.slot.index,
-            pid: r.worker.process.pid,
-            state: r.state,
-            misses: view?.misses ?? 0,
-            overMemory: view?.overMemory ?? 0,
-            lastSeenAt: view?.lastSeenAt,
-            report: view?.report,
-          };
-        }),
-    };
+    return healthView(this.slots, this.monitor);
   }
 
   /**
@@ -363,6 +350,8 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
     }
     this.closing = (async () => {
       this.removeSignals();
+      // Started first (the management API takes no new request), awaited with the rest.
+      const closers = Promise.allSettled(this.closers.map((close) => close()));
       this.slots.stopping.abort();
       this.monitor?.stop();
       this.slots.cancelTimers();
@@ -373,6 +362,7 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
       }, timeoutMs);
       await Promise.all(records.map((r) => this.slots.drain(r, 'close', timeoutMs)));
       clearTimeout(killer);
+      await closers;
       // A last snapshot that cannot be written rejects the close, once everything is closed.
       const persistError = await this.storeHost?.close().then(
         () => undefined,

@@ -11,6 +11,8 @@ import type { ConfigInput, Contract } from '../contract.js';
 import { BusError } from '../errors.js';
 import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/hub.js';
 import type { HealthOptions } from '../health/types.js';
+import { type ResolvedManagementOptions, resolveManagementOptions } from '../management/options.js';
+import type { ManagementOptions } from '../management/types.js';
 import type { MetricsOptions } from '../metrics/types.js';
 import type { PersistOptions, StoreHostOptions } from '../state/types.js';
 import { checkCount } from '../util/count.js';
@@ -18,7 +20,6 @@ import { describeValue } from '../util/describe.js';
 import { checkDurationMs } from '../util/duration.js';
 import {
   type LogsMode,
-  type ResolvedManagement,
   resolveLogs,
   resolveManagement,
   resolveStatsInterval,
@@ -62,23 +63,6 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
    * @default true
    */
   readonly readEnv?: boolean;
-  /**
-   * The management API's address: off unless a port is given (`CLUSTER_API_PORT`,
-   * `CLUSTER_API_HOST`, `CLUSTER_API_TOKEN` fill what is unset; `false`: off, whatever the
-   * environment says). A host that is not loopback without a token is refused with
-   * `INVALID_ARGUMENT` before any worker is forked.
-   * @default undefined (off); host '127.0.0.1'; no token
-   */
-  readonly management?:
-    | {
-        /** The TCP port (0: one the OS picks). */
-        readonly port?: number;
-        /** The address to bind. @default '127.0.0.1' */
-        readonly host?: string;
-        /** The bearer token every request but `/health` must carry. */
-        readonly token?: string;
-      }
-    | false;
   /**
    * Log a one-line cluster summary on the primary's stdout (workers, active, healthy, restarts,
    * total rss, worst event-loop p99): `true` every 30_000 ms, or every this many ms. Unset:
@@ -193,6 +177,17 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
    * (each worker's time to answer a scrape, default 2_000 ms).
    */
   readonly metrics?: MetricsOptions;
+  /**
+   * The management API, an HTTP server in the primary (`node:http`): `{ port, host, token,
+   * maxBodyBytes, maxConcurrentRequests, requestTimeoutMs }` (see {@link ManagementOptions} and
+   * docs/management.md). Off unless a port is given, here or in `CLUSTER_API_PORT` (`CLUSTER_API_HOST`
+   * and `CLUSTER_API_TOKEN` fill the host and token left unset; `false`: off, whatever the
+   * environment says); `port: 0` picks a free port (`app.management.url`).
+   * Closed by `app.close()`. `startCluster` rejects with `INVALID_ARGUMENT`, before forking, for a
+   * bad value, a non-loopback `host` without a `token`, or a port it cannot listen on.
+   * @default undefined (off)
+   */
+  readonly management?: ManagementOptions | false;
 }
 
 /** Options of {@link ClusterApp.close}. */
@@ -222,8 +217,6 @@ export interface ResolvedOptions {
   readonly minWorkers: number;
   /** Undefined: no upper bound. */
   readonly maxWorkers: number | undefined;
-  /** The management API's address; undefined when it is off. */
-  readonly management: { port: number; host: string; token: string | undefined } | undefined;
   /** The cluster stats line's interval, in ms; undefined when off. */
   readonly logClusterStatsMs: number | undefined;
   readonly logs: LogsMode;
@@ -238,6 +231,8 @@ export interface ResolvedOptions {
   readonly health: ResolvedHealthOptions | undefined;
   /** The signals the primary handles; undefined with `signals: false`. */
   readonly signals: ResolvedSignals | undefined;
+  /** The management API's options; undefined when it is off. */
+  readonly management: ResolvedManagementOptions | undefined;
 }
 
 /** @internal Checks every option; throws `INVALID_ARGUMENT`. */
@@ -249,7 +244,8 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
     );
   }
   const bounds = resolveWorkerBounds(options.workers, options.minWorkers, options.maxWorkers);
-  const management: ResolvedManagement | undefined = resolveManagement(options.management);
+  // Off unless a port is given; the address is checked first (a non-loopback host needs a token).
+  const address = resolveManagement(options.management);
   const maxRestarts = checkCount(options.maxRestarts ?? 10, 'startCluster: maxRestarts', 0);
   if (options.configFile !== undefined && typeof options.configFile !== 'string') {
     throw new BusError(
@@ -259,7 +255,6 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
   }
   return {
     ...bounds,
-    management,
     logClusterStatsMs: resolveStatsInterval(options.logClusterStats),
     logs: resolveLogs(options.logs),
     readyTimeoutMs: checkDurationMs(options.readyTimeoutMs ?? 30_000, 'readyTimeoutMs'),
@@ -278,6 +273,10 @@ export function resolveOptions(options: StartClusterOptions<Contract>): Resolved
     ),
     health: options.health === false ? undefined : resolveHealthOptions(options.health ?? {}),
     signals: resolveSignals(options.signals, options.configFile !== undefined),
+    management:
+      address === undefined
+        ? undefined
+        : resolveManagementOptions({ ...(options.management || {}), ...address }),
   };
 }
 
