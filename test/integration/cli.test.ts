@@ -7,6 +7,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StartClusterOptions } from '../../src/index.js';
+import { families } from '../prometheus.js';
 import type { contract } from './fixtures/management-contract.js';
 import { once, stop } from './fixtures/supervisor-helpers.js';
 import { type App, startManaged, TOKEN } from './management-helpers.js';
@@ -144,10 +145,11 @@ describe('against a running cluster', () => {
     }
   });
 
-  it('metrics without a provider: exit 1 with the 501 message', async () => {
+  it("metrics prints the cluster's Prometheus text", async () => {
     const run = await cli(['metrics'], env);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/HTTP 501: .*prom-client/);
+    expect(run.code, run.stderr).toBe(0);
+    const parsed = families(run.stdout);
+    expect(parsed.has('clusterbus_rpc_calls_total')).toBe(true);
   });
 
   it('restart waits for the rolling restart to finish; every worker is replaced', async () => {

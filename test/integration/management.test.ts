@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterApp, Contract, StartClusterOptions } from '../../src/index.js';
 import { resolveManagementOptions } from '../../src/management/options.js';
 import { ManagementServer } from '../../src/management/server.js';
+import { families, samples } from '../prometheus.js';
 import { contract } from './fixtures/management-contract.js';
 import { forkedPids, once, rejection, start, stop, until } from './fixtures/supervisor-helpers.js';
 import {
@@ -223,11 +224,14 @@ describe('endpoints', () => {
     expect(stats.workers[0].callsServed).toBe(1);
   });
 
-  it('GET /metrics without a provider: 501 with a clear message', async () => {
-    app = await startManaged({ workers: 1 });
+  it("GET /metrics: the cluster's metrics in Prometheus's text format, with a worker per slot", async () => {
+    app = await startManaged({ workers: 2 });
     const answer = await request(app, '/metrics');
-    expect(answer.status).toBe(501);
-    expect(answer.body.error).toMatch(/prom-client/);
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const parsed = families(answer.text);
+    const slots = samples(parsed, 'clusterbus_worker_rss_bytes').map((s) => s.labels.slot);
+    expect(new Set(slots)).toEqual(new Set(['0', '1']));
   });
 
   it('unknown path 404, wrong method 405 with Allow', async () => {

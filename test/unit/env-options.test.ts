@@ -155,12 +155,14 @@ describe('each variable sets its option, in its unit', () => {
   });
 
   it('fills the management fields the code left unset; the host defaults to 127.0.0.1', () => {
-    expect(resolve({ management: { port: 7000 } }, { CLUSTER_API_TOKEN: 't' }).management).toEqual({
+    expect(
+      resolve({ management: { port: 7000 } }, { CLUSTER_API_TOKEN: 't' }).management,
+    ).toMatchObject({
       port: 7000,
       host: '127.0.0.1',
       token: 't',
     });
-    expect(resolve({}, { CLUSTER_API_PORT: '0' }).management).toEqual({
+    expect(resolve({}, { CLUSTER_API_PORT: '0' }).management).toMatchObject({
       port: 0,
       host: '127.0.0.1',
       token: undefined,
@@ -243,7 +245,7 @@ describe('only values that apply are validated', () => {
       env,
     );
     expect(resolved).toMatchObject({ workers: 2, restartBackoffMs: 10, drainTimeoutMs: 20 });
-    expect(resolved.management).toEqual({ port: 1, host: 'localhost', token: 'k' });
+    expect(resolved.management).toMatchObject({ port: 1, host: 'localhost', token: 'k' });
   });
 
   it('ignores a malformed --workers and CLUSTER_WORKERS when the code sets workers', () => {
