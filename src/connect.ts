@@ -15,6 +15,8 @@ import { drainWorker } from './drain/extension.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './drain/types.js';
 import { BusError } from './errors.js';
 import { type HealthChecks, healthWorker } from './health/extension.js';
+import { withJobs } from './jobs/extension.js';
+import type { JobsApi } from './jobs/types.js';
 import { stateExtension, withState } from './state/extension.js';
 import type { StateApi } from './state/types.js';
 import {
@@ -71,9 +73,10 @@ export interface WorkerApis<C extends Contract> {
 
 /**
  * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
- * `store`, `lock`, all routed through the primary, and its extensions' APIs.
+ * `store`, `lock`, all routed through the primary, `singleton` and `schedule`, and its
+ * extensions' APIs.
  */
-export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & WorkerApis<C>;
+export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & JobsApi & WorkerApis<C>;
 
 /**
  * @internal A worker bus over `link` with the worker's extensions installed (tests use it over an
@@ -99,7 +102,7 @@ export function workerBus<C extends Contract>(
     }),
   );
   const drain = core.install(drainWorker(() => core.pendingCount));
-  return Object.defineProperties(withState<C, WorkerCore<C>>(core), {
+  return Object.defineProperties(withJobs(withState<C, WorkerCore<C>>(core)), {
     config: { value: config, enumerable: true },
     health: { value: health, enumerable: true },
     draining: { get: () => drain.draining, enumerable: true },

@@ -75,6 +75,16 @@ export type {
   WorkerState,
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
+export type {
+  JobsApi,
+  ScheduleOptions,
+  SingletonContext,
+  SingletonHandle,
+  SingletonJob,
+  SingletonOptions,
+  TickContext,
+  TickJob,
+} from './jobs/types.js';
 export type { PrimaryBus } from './primary-bus.js';
 export { startCluster } from './start-cluster.js';
 export type {

@@ -48,6 +48,8 @@
  * - `REPLACEMENT_FAILED`: no replacement could be started for a worker the health monitor
  *   declared unhealthy (reported on the app's `error` event; `cause` says why). The unhealthy
  *   worker is then restarted as a crash would be.
+ * - `JOB_FAILED`: a run-once job (`bus.singleton`) or a scheduled tick (`bus.schedule`) threw or
+ *   rejected; reported on the bus's `error` event, `cause` is what it threw, `data` names the job.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -77,6 +79,7 @@ export const BUS_ERROR_CODES = [
   'LIMIT_EXCEEDED',
   'STARTUP_FAILED',
   'REPLACEMENT_FAILED',
+  'JOB_FAILED',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */
