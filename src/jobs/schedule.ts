@@ -103,8 +103,13 @@ async function runSchedule(
         { data: { singleton: name, fencingToken, skipped: true } },
       ),
     );
+  // The time croner waits for: a tick fired late (a busy process) is still labelled with it.
+  let due: Date | null = null;
   const job = new Cron(cron, cronOptions(options, skipped), async (self: CronClass) => {
-    const scheduledAt = self.currentRun() ?? new Date();
+    const scheduledAt = due ?? new Date();
+    due = self.nextRun();
+    // Its timer and the lease's end both overdue (a process that was paused): the lease first.
+    if (signal.aborted) return;
     running = (async () => {
       try {
         await tick({ name, fencingToken, signal, scheduledAt });
@@ -121,6 +126,7 @@ async function runSchedule(
     })();
     await running;
   });
+  due = job.nextRun();
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve(), { once: true });

@@ -79,7 +79,7 @@ export interface SingletonHandle {
 
 /** What a scheduled tick is given. */
 export interface TickContext extends SingletonContext {
-  /** When this tick was due (croner's trigger time of this run). */
+  /** When this tick was due by the expression (a tick that fires late keeps its due time). */
   readonly scheduledAt: Date;
 }
 
