@@ -55,7 +55,7 @@ export class ClusterStore implements Store {
   /**
    * @param store - `bus.store(name)` of a store whose schema is a number (`z.number()`).
    * @param options - `prefix` (default `'rl:'`).
-   * @throws {@link BusError} `INVALID_ARGUMENT` for something that is not a store of numbers, or a
+   * @throws `BusError` `INVALID_ARGUMENT` for something that is not a store of numbers, or a
    *   prefix that is not a string.
    */
   constructor(

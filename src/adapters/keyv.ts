@@ -73,7 +73,7 @@ export class ClusterKeyv extends EventEmitter {
   /**
    * @param store - `bus.store(name)` (see the class's docs for its schema).
    * @param options - `namespace`, `namespaceSeparator` (default `'::'`).
-   * @throws {@link BusError} `INVALID_ARGUMENT` for something that is not a store, or options of
+   * @throws `BusError` `INVALID_ARGUMENT` for something that is not a store, or options of
    *   the wrong type.
    */
   constructor(
