@@ -114,6 +114,7 @@ describe('ClusterKeyv (keyv 6)', () => {
     expect(await keyv.get('a')).toEqual({ n: 1 });
     expect(await keyv.get(['a', 'b', 'c'])).toEqual([{ n: 1 }, 'two', undefined]);
     expect(await keyv.has('b')).toBe(true);
+    expect(await keyv.has(['a', 'none'])).toEqual([true, false]);
     expect(
       await keyv.setMany([
         { key: 'c', value: 3 },

@@ -302,9 +302,73 @@ describe('bus.schedule', () => {
     await handle.stop();
   });
 
+  it('a tick due while the previous one still runs is skipped and reported (JOB_FAILED, data.skipped)', async () => {
+    const h = await stores(1);
+    const errors: BusError[] = [];
+    h.workers[0]!.on('error', (e) => errors.push(e));
+    let runs = 0;
+    const handle = await h.workers[0]!.schedule('slow', '* * * * * *', async ({ signal }) => {
+      runs++;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2_500);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    });
+    await until(() => errors.some((e) => e.data?.skipped === true), 6_000);
+    const skipped = errors.find((e) => e.data?.skipped === true)!;
+    expect(skipped.code).toBe('JOB_FAILED');
+    expect(skipped.message).toMatch(/a tick was skipped, the previous one was still running/);
+    expect(runs).toBe(1);
+    await handle.stop();
+  });
+
+  it("a leader that lost its lease runs no tick due after that; the next leader's ticks carry a larger token", async () => {
+    const h = await stores(2);
+    const ticks: Array<{ who: number; token: number; due: number }> = [];
+    const handles = await Promise.all(
+      h.workers.map((w, i) =>
+        w.schedule(
+          'paused',
+          '* * * * * *',
+          (ctx) => {
+            ticks.push({ who: i, token: ctx.fencingToken, due: ctx.scheduledAt.getTime() });
+          },
+          { ttlMs: 600 },
+        ),
+      ),
+    );
+    await until(() => ticks.length >= 1, 5_000);
+    const leader = ticks[0]!.who;
+    // The leader's renewals stop reaching the primary: its lease ends ttlMs after the last one.
+    h.pairs[leader]!.b.stalled = true;
+    const stalledAt = Date.now();
+    await until(
+      () =>
+        ticks.some((t) => t.who !== leader) && ticks.filter((t) => t.who !== leader).length >= 2,
+      8_000,
+    );
+    const old = ticks.filter((t) => t.who === leader);
+    const next = ticks.filter((t) => t.who !== leader);
+    expect(handles[leader]!.isLeader).toBe(false);
+    // Nothing due after its lease's end ran in the old leader.
+    expect(Math.max(...old.map((t) => t.due))).toBeLessThan(stalledAt + 600);
+    expect(Math.min(...next.map((t) => t.due))).toBeGreaterThan(Math.max(...old.map((t) => t.due)));
+    expect(Math.min(...next.map((t) => t.token))).toBeGreaterThan(old[0]!.token);
+    h.pairs[leader]!.b.resume();
+  });
+
   it('rejects an expression croner refuses, and a bad tick, with INVALID_ARGUMENT', async () => {
     const h = await stores(1);
     const bus = h.workers[0]!;
+    const never = await rejection(bus.schedule('s', '0 0 30 2 *', () => {}));
+    expect(never.message).toMatch(/never due/);
+    const zone = await rejection(
+      bus.schedule('s', '* * * * *', () => {}, { timezone: 'Not/AZone' }),
+    );
+    expect(zone.code).toBe('INVALID_ARGUMENT');
     for (const cron of ['not a cron', '* * *', '61 * * * *', 42 as never]) {
       const error = await rejection(bus.schedule('s', cron, () => {}));
       expect(error.code, String(cron)).toBe('INVALID_ARGUMENT');
