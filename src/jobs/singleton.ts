@@ -117,7 +117,8 @@ export class Singleton implements SingletonHandle {
     this.lease = undefined;
     await lease.release().catch((error: unknown) => {
       const e = toBusError(error, 'PROTOCOL');
-      if (e.code !== 'CLOSED' && e.code !== 'TARGET_EXITED') this.host.report(e);
+      const gone = e.code === 'CLOSED' || e.code === 'TARGET_EXITED' || e.code === 'NO_HANDLER';
+      if (!gone) this.host.report(e);
     });
   }
 
@@ -133,13 +134,17 @@ export class Singleton implements SingletonHandle {
       lost = true;
       this.lease = undefined;
       renewing.abort();
+      // The store host that granted the lease is gone (NO_HANDLER: it closed, as app.close()
+      // does before the primary's bus): the singleton ends with it, as on a close.
+      const closed = error.code === 'CLOSED' || error.code === 'NO_HANDLER';
       const reason = new BusError(
-        error.code === 'CLOSED' ? 'CLOSED' : 'LEASE_EXPIRED',
+        closed ? 'CLOSED' : 'LEASE_EXPIRED',
         `singleton '${this.name}' lost its leadership (lease ${lease.token}): ${error.message}`,
         { cause: error, data: { singleton: this.name, fencingToken: lease.token } },
       );
+      if (closed) this.stopping.abort(reason);
       job.abort(reason);
-      if (error.code !== 'CLOSED' && !this.stopping.signal.aborted) this.host.report(reason);
+      if (!closed && !this.stopping.signal.aborted) this.host.report(reason);
     };
     // The lease's end by this process's clock: the job is told before another can be granted.
     const end = new DeadlineTimer(

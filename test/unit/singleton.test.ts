@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { defineContract } from '../../src/contract.js';
 import type { BusError } from '../../src/errors.js';
 import type { SingletonContext, SingletonHandle } from '../../src/jobs/types.js';
-import { rejection, storesPerTest, until } from './helpers.js';
+import { StoreHost } from '../../src/state/host.js';
+import { harness, rejection, storesPerTest, until } from './helpers.js';
 
 const contract = defineContract({ stores: { n: z.number() } });
 const stores = storesPerTest(contract);
@@ -209,6 +210,28 @@ describe('bus.singleton', () => {
     expect(() => h.workers[0]!.singleton('other', () => {})).toThrow(
       expect.objectContaining({ code: 'CLOSED' }),
     );
+  });
+
+  it("the store host closing (app.close() closes it before the primary's bus) ends the primary's singleton quietly, with CLOSED (regression: three reports)", async () => {
+    const h = await harness(contract, 1);
+    try {
+      const host = await StoreHost.open(h.primary);
+      const errors: BusError[] = [];
+      h.primary.on('error', (e) => errors.push(e));
+      const runs: Run[] = [];
+      const handle = h.primary.singleton('job', recorder(runs, 'primary'), { ttlMs: 300 });
+      await until(() => handle.isLeader);
+      await host.close();
+      // Its next renewal finds no host: the run ends, and so does the singleton.
+      await until(() => runs[0]!.end !== undefined);
+      await handle.stop();
+      // Several renewal and retry intervals later: nothing reported, nothing asked again.
+      await new Promise((r) => setTimeout(r, 400));
+      expect((runs[0]!.reason as BusError).code).toBe('CLOSED');
+      expect(errors).toEqual([]);
+    } finally {
+      expect(await h.close()).toBe(0);
+    }
   });
 
   it("holds its lease under the reserved name '$singleton.<name>': bus.lock refuses '$' names, and a user lock of the same name is another lock", async () => {
