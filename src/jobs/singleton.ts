@@ -124,6 +124,18 @@ export class Singleton implements SingletonHandle {
 
   /** Runs the job under `lease`, renewing it, until the job settles; then releases the lease. */
   private async lead(lease: Lease): Promise<void> {
+    if (lease.expiresAt <= Date.now()) {
+      // The grant arrived after its lease's end (this process was busy): another may hold it.
+      this.host.report(
+        new BusError(
+          'LEASE_EXPIRED',
+          `singleton '${this.name}': lease ${lease.token} had ended when its grant arrived; the job did not run`,
+          { data: { singleton: this.name, fencingToken: lease.token } },
+        ),
+      );
+      await this.release(lease);
+      return;
+    }
     this.lease = lease;
     const renewing = new AbortController();
     const job = new AbortController();

@@ -117,6 +117,28 @@ describe('bus.singleton', () => {
     h.pairs[0]!.b.resume();
   });
 
+  it('a grant that arrives after its lease ended (a busy process) does not run the job: reported, and asked again', async () => {
+    const h = await stores(2);
+    const runs: Run[] = [];
+    const errors: BusError[] = [];
+    h.workers[1]!.on('error', (e) => errors.push(e));
+    const first = h.workers[0]!.singleton('job', recorder(runs, 'w0'), { ttlMs: 300 });
+    await until(() => runs.length === 1);
+    h.workers[1]!.singleton('job', recorder(runs, 'w1'), { ttlMs: 300 });
+    await new Promise((r) => setTimeout(r, 50));
+    // What the primary sends worker 1 is held: its grant arrives well after the lease's end.
+    h.pairs[1]!.a.stalled = true;
+    await first.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    h.pairs[1]!.a.resume();
+    await until(() => runs.length === 2);
+    const late = errors.find((e) => /had ended when its grant arrived/.test(e.message));
+    expect(late?.code).toBe('LEASE_EXPIRED');
+    // The run came from a later grant, not the late one.
+    expect(runs[1]!.token).toBeGreaterThan((late!.data as { fencingToken: number }).fencingToken);
+    expectNoOverlap(runs);
+  });
+
   it('restarts a job that returned, after restartDelayMs, in whichever process then gets the lock', async () => {
     const h = await stores(2);
     const starts: Array<{ who: number; token: number; at: number }> = [];
