@@ -15,7 +15,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { KeyvStorageCapability, KeyvStorageEntry } from 'keyv';
+import type { KeyvStorageAdapter, KeyvStorageCapability, KeyvStorageEntry } from 'keyv';
 import { BusError } from '../errors.js';
 import type { Store } from '../state/types.js';
 
@@ -64,7 +64,7 @@ const METHODS = [
  * `error` event (`get` resolves `undefined`, `set` `false`). The adapter is an `EventEmitter`
  * because Keyv's adapter contract asks for one (`on('error', …)`); it emits nothing itself.
  */
-export class ClusterKeyv extends EventEmitter {
+export class ClusterKeyv extends EventEmitter implements KeyvStorageAdapter {
   /** The namespace of this adapter's keys; Keyv sets it. */
   namespace: string | undefined;
   /** Between the namespace and the key. */
@@ -172,6 +172,16 @@ export class ClusterKeyv extends EventEmitter {
       const value = (await this.store.get(k)) as Awaited<Value> | undefined;
       if (value !== undefined) yield [k.slice(prefix.length), value];
     }
+  }
+
+  /** Node's `listeners()`, typed as Keyv's adapter contract (hookified's emitter) has it. */
+  override listeners(event: string | symbol): Array<(...args: unknown[]) => void> {
+    return super.listeners(event) as Array<(...args: unknown[]) => void>;
+  }
+
+  /** Node's `rawListeners()`, typed as Keyv's adapter contract has it. */
+  override rawListeners(event: string | symbol): Array<(...args: unknown[]) => void> {
+    return super.rawListeners(event) as Array<(...args: unknown[]) => void>;
   }
 
   /** Nothing to do: the bus is the app's, closed with it. */
