@@ -140,10 +140,10 @@ export class Singleton implements SingletonHandle {
     const renewing = new AbortController();
     const job = new AbortController();
     this.job = job;
-    let lost = false;
+    let lost: BusError | undefined;
     const lose = (error: BusError): void => {
-      if (lost || renewing.signal.aborted) return;
-      lost = true;
+      if (lost !== undefined || renewing.signal.aborted) return;
+      lost = error;
       this.lease = undefined;
       renewing.abort();
       // The store host that granted the lease is gone (NO_HANDLER: it closed, as app.close()
@@ -194,7 +194,7 @@ export class Singleton implements SingletonHandle {
       }
     }
     if (this.job === job) this.job = undefined;
-    if (!lost && !this.stopping.signal.aborted && this.settings.restartDelayMs > 0) {
+    if (lost === undefined && !this.stopping.signal.aborted && this.settings.restartDelayMs > 0) {
       // Keep the lease (renewed) for the delay, so no process restarts the job sooner.
       const until = either(renewing.signal, this.stopping.signal);
       await sleep(this.settings.restartDelayMs, until.signal, { unref: true }).catch(() => {});
@@ -202,8 +202,18 @@ export class Singleton implements SingletonHandle {
     }
     renewing.abort();
     end.clear();
-    await renewals;
-    await this.release(lease);
+    // Not awaited: an extend still in flight (the primary slow to answer, up to the bus's
+    // callTimeoutMs) must not hold up the release or stop(); its answer is ignored.
+    void renewals;
+    if (lost === undefined) {
+      await this.release(lease);
+      return;
+    }
+    // Lost: a lease that has ended needs no release; one that may still be held (a renewal that
+    // failed otherwise) is released without waiting for an answer that may not come.
+    this.lease = undefined;
+    const ended = ['LEASE_EXPIRED', 'CLOSED', 'NO_HANDLER', 'TARGET_EXITED'];
+    if (!ended.includes(lost.code)) void this.release(lease);
   }
 
   /** Extends `lease` every `renewMs` until `signal` aborts; a failed renewal loses it. */

@@ -114,6 +114,11 @@ describe('bus.singleton', () => {
       errors.some((e) => e.code === 'LEASE_EXPIRED' && /lost its leadership/.test(e.message)),
     ).toBe(true);
     expectNoOverlap(runs);
+    // Its link still stalled (the extend in flight unanswered): stop() does not wait for it
+    // (regression: it waited for the bus's callTimeoutMs).
+    const stopAt = Date.now();
+    await first.stop();
+    expect(Date.now() - stopAt).toBeLessThan(1_000);
     h.pairs[0]!.b.resume();
   });
 
