@@ -225,6 +225,17 @@ describe('bus.singleton', () => {
     await handle.stop();
   });
 
+  it('Symbol.asyncDispose stops it, as stop() does (await using)', async () => {
+    const h = await stores(1);
+    const runs: Run[] = [];
+    {
+      await using handle = h.workers[0]!.singleton('job', recorder(runs, 'w0'), { ttlMs: 1_000 });
+      await until(() => handle.isLeader);
+    }
+    expect((runs[0]!.reason as BusError).code).toBe('ABORTED');
+    await until(() => h.host.stats().leases === 0);
+  });
+
   it("closing the bus stops its singletons: the job's signal aborts with CLOSED", async () => {
     const h = await stores(1);
     const runs: Run[] = [];
