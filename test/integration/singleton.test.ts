@@ -134,9 +134,13 @@ describe('bus.singleton under SIGKILL chaos (4 real workers)', () => {
     // Stale writes only from a paused leader, and refused.
     if (paused === 0) expect(staleWrites).toBe(0);
     // A dead leader's lease ends with its process: the takeover takes the primary's noticing the
-    // exit, far less than the bound (ttlMs plus scheduling slack on a loaded 2-core machine).
+    // exit, not the lease's ttlMs. A takeover by expiry would take at least ttlMs - renewMs
+    // (667 ms) each time; the median stays well under that even on a loaded 2-core machine,
+    // and every takeover comes within the bound plus generous scheduling slack.
     if (process.env.JOBS_FIGURES === '1') console.log(`takeovers (ms): ${takeovers.join(', ')}`);
-    expect(Math.max(...takeovers)).toBeLessThan(TTL_MS + 2_000);
+    const sorted = [...takeovers].sort((x, y) => x - y);
+    expect((sorted[2]! + sorted[3]!) / 2).toBeLessThan(TTL_MS * 0.6);
+    expect(Math.max(...takeovers)).toBeLessThan(TTL_MS + 1_000 + 8_000);
   });
 
   it('a paused leader loses its leadership after ttlMs: another takes over, its late writes are refused by fencing token', async () => {
@@ -173,8 +177,8 @@ describe('bus.singleton under SIGKILL chaos (4 real workers)', () => {
     );
     const [first] = runs as [Run];
     const pausedAt = Date.now();
-    // The leader's event loop stops for 4 x ttlMs: no renewal leaves it.
-    const hang = a.bus.call(first.worker, 'hang', { ms: TTL_MS * 4 }, { timeoutMs: 20_000 });
+    // The leader's event loop stops for 5 x ttlMs: no renewal leaves it.
+    const hang = a.bus.call(first.worker, 'hang', { ms: TTL_MS * 5 }, { timeoutMs: 20_000 });
     const next = await until(
       () => runs,
       (r) => r.length >= 2,
@@ -183,8 +187,9 @@ describe('bus.singleton under SIGKILL chaos (4 real workers)', () => {
     );
     expect(next[1]!.worker).not.toBe(first.worker);
     expect(next[1]!.token).toBeGreaterThan(first.token);
-    // Within the lease's bound: ttlMs after its last renewal, and that was at most ttlMs ago.
-    expect(next[1]!.start - pausedAt).toBeLessThan(TTL_MS + 2_000);
+    // Taken over while the old leader was still paused: ttlMs after its last renewal (plus
+    // scheduling slack), well before the pause ends.
+    expect(next[1]!.start - pausedAt).toBeLessThan(TTL_MS * 4);
     await hang;
     // Resumed, the old leader finds its lease's end passed: its job's signal aborts.
     await until(
@@ -238,11 +243,13 @@ describe('bus.schedule under SIGKILL chaos (4 real workers)', () => {
       expect(next.token).toBeGreaterThanOrEqual(prev.token);
       if (next.token === prev.token) expect(next.worker).toBe(prev.worker);
     }
-    // The bound: one period (1 s) plus ttlMs plus scheduling slack on a loaded machine.
+    // The bound: one period (1 s) plus ttlMs + retryMs, plus generous slack for a loaded
+    // machine; and most gaps are one period: no tick lost at all.
     const sortedDue = byDue.map((t) => t.scheduledAt);
     const gaps = sortedDue.slice(1).map((d, i) => d - sortedDue[i]!);
     if (process.env.JOBS_FIGURES === '1') console.log(`tick gaps (ms): ${gaps.join(', ')}`);
-    expect(Math.max(...gaps)).toBeLessThanOrEqual(1_000 + TTL_MS + 2_000);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1_000 + TTL_MS + 1_000 + 3_000);
+    expect([...gaps].sort((x, y) => x - y)[Math.floor(gaps.length / 2)]).toBe(1_000);
     expect(new Set(ticks.map((t) => t.token)).size).toBeGreaterThanOrEqual(5);
   });
 });
