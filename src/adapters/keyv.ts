@@ -34,6 +34,9 @@ export interface ClusterKeyvOptions {
   readonly namespaceSeparator?: string;
 }
 
+/** An `expires` below this (2001-09-09) is a relative ttl from an older Keyv, not an epoch. */
+const MIN_EPOCH_MS = 1e12;
+
 const METHODS = [
   'get',
   'getMany',
@@ -133,6 +136,13 @@ export class ClusterKeyv extends EventEmitter implements KeyvStorageAdapter {
       throw new BusError(
         'INVALID_ARGUMENT',
         `ClusterKeyv: expires must be a number, got ${String(expires)}`,
+      );
+    }
+    // An older Keyv passes a relative ttl here, not an epoch: refuse it rather than delete.
+    if (expires < MIN_EPOCH_MS) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `ClusterKeyv: set() got ${expires}, not an expiry in ms since the epoch: it needs keyv 6's storage contract (keyv >= 6.1), whose Keyv passes absolute expiries`,
       );
     }
     const ttlMs = expires - Date.now();

@@ -135,7 +135,7 @@ describe('ClusterKeyv (keyv 6)', () => {
     expect(await cache.keys()).toEqual(['elsewhere']);
   });
 
-  it('an expires already past deletes the key; without a namespace, clear() clears the whole store', async () => {
+  it('an expires already past deletes the key; a relative ttl (an older Keyv) is refused; without a namespace, clear() clears the whole store', async () => {
     const h = await stores(1);
     const cache = h.workers[0]!.store('cache');
     const adapter = new ClusterKeyv(cache);
@@ -149,6 +149,13 @@ describe('ClusterKeyv (keyv 6)', () => {
     await expect(adapter.set('k', 'v', Number.NaN)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
+    // An older Keyv's relative ttl (60 s) is refused, not read as an epoch long past (a delete).
+    await adapter.set('kept', 'v');
+    await expect(adapter.set('kept', 'v2', 60_000)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/keyv >= 6\.1/),
+    });
+    expect(await adapter.get('kept')).toBe('v');
     expect(() => new ClusterKeyv({} as never)).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
