@@ -3,7 +3,14 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    alias: { clusterbus: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+    // The subpaths first: an alias also matches as a prefix, and the first match wins.
+    alias: {
+      'clusterbus/express-rate-limit': fileURLToPath(
+        new URL('./src/adapters/express-rate-limit.ts', import.meta.url),
+      ),
+      'clusterbus/keyv': fileURLToPath(new URL('./src/adapters/keyv.ts', import.meta.url)),
+      clusterbus: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
+    },
   },
   test: {
     include: ['test/**/*.test.ts'],

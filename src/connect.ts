@@ -15,6 +15,8 @@ import { drainWorker } from './drain/extension.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './drain/types.js';
 import { BusError } from './errors.js';
 import { type HealthChecks, healthWorker } from './health/extension.js';
+import { withJobs } from './jobs/extension.js';
+import type { JobsApi } from './jobs/types.js';
 import { metricsWorker, type WorkerMetrics } from './metrics/extension.js';
 import { peersWorker } from './peers/extension.js';
 import type { PeersApi } from './peers/types.js';
@@ -76,9 +78,10 @@ export interface WorkerApis<C extends Contract> extends PeersApi {
 
 /**
  * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
- * `store`, `lock`, `peers`, all routed through the primary, and its extensions' APIs.
+ * `store`, `lock`, `peers`, all routed through the primary, `singleton` and `schedule`, and
+ * its extensions' APIs.
  */
-export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & WorkerApis<C>;
+export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & JobsApi & WorkerApis<C>;
 
 /**
  * @internal A worker bus over `link` with the worker's extensions installed (tests use it over an
@@ -107,7 +110,7 @@ export function workerBus<C extends Contract>(
   const drain = core.install(drainWorker(() => core.pendingCount));
   const peers = core.install(peersWorker());
   const metrics = core.install(metricsWorker(core));
-  return Object.defineProperties(withState<C, WorkerCore<C>>(core), {
+  return Object.defineProperties(withJobs(withState<C, WorkerCore<C>>(core)), {
     config: { value: config, enumerable: true },
     health: { value: health, enumerable: true },
     metrics: { value: metrics, enumerable: true },

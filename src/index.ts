@@ -76,6 +76,16 @@ export type {
 } from './health/types.js';
 export type { HealthCheck, HealthChecks } from './health/worker.js';
 export type {
+  JobsApi,
+  ScheduleOptions,
+  SingletonContext,
+  SingletonHandle,
+  SingletonJob,
+  SingletonOptions,
+  TickContext,
+  TickJob,
+} from './jobs/types.js';
+export type {
   HealthBody,
   ManagementInfo,
   ManagementOptions,
@@ -98,6 +108,7 @@ export {
   type MetricsRegistry,
 } from './metrics/types.js';
 export type { PeerInfo, PeersApi } from './peers/types.js';
+
 export type { PrimaryBus } from './primary-bus.js';
 export { startCluster } from './start-cluster.js';
 export type {

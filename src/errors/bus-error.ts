@@ -50,6 +50,8 @@
  *   worker is then restarted as a crash would be.
  * - `NOT_INSTALLED`: an optional peer dependency the feature needs is not installed (e.g.
  *   `prom-client` for `app.metrics()`); `data.module` names it.
+ * - `JOB_FAILED`: a run-once job (`bus.singleton`) or a scheduled tick (`bus.schedule`) threw or
+ *   rejected; reported on the bus's `error` event, `cause` is what it threw, `data` names the job.
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -80,6 +82,7 @@ export const BUS_ERROR_CODES = [
   'STARTUP_FAILED',
   'REPLACEMENT_FAILED',
   'NOT_INSTALLED',
+  'JOB_FAILED',
 ] as const;
 
 /** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */

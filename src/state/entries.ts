@@ -127,7 +127,7 @@ export class StoreEntries {
     key: string,
     by: number,
     ttlMs: number | undefined,
-  ): { v: unknown; r: number } {
+  ): { v: unknown; r: number; x?: number } {
     const b = this.bucket(store);
     if (!b.numeric) {
       throw new BusError(
@@ -147,7 +147,8 @@ export class StoreEntries {
     if (cur === undefined) this.ensureRoom(b, key);
     const expiresAt =
       cur !== undefined ? cur.expiresAt : ttlMs === undefined ? undefined : Date.now() + ttlMs;
-    return { v: next, r: this.write(b, key, next, expiresAt) };
+    const r = this.write(b, key, next, expiresAt);
+    return expiresAt === undefined ? { v: next, r } : { v: next, r, x: expiresAt };
   }
 
   delete(

@@ -20,6 +20,15 @@ import { acquireLock } from './lease.js';
 import { STATE } from './protocol.js';
 import type { Lease, LockOptions, StateApi, StoreOf } from './types.js';
 
+/**
+ * @internal The key of the state API's lock for clusterbus's own reserved lock names
+ * (`$singleton.<name>`): `api[systemLock](name, options)`. Not on the public `StateApi`.
+ */
+export const systemLock: unique symbol = Symbol('clusterbus.systemLock');
+
+/** @internal What `api[systemLock]` is. */
+export type SystemLock = (name: string, options?: LockOptions) => Promise<Lease>;
+
 /** The hub side as the extension runs it: a loaded `StoreHost` (host.ts). */
 export interface StateHost {
   /** Starts serving the state protocol on the hub's context. */
@@ -65,11 +74,12 @@ export function stateExtension<C extends Contract>(
         host.serve(ctx);
       }
       const client = new StateClient(ctx, contract);
-      const api: StateApi<C> = {
+      const api: StateApi<C> & { readonly [systemLock]: SystemLock } = {
         store<S extends StoreName<C>>(name: S): StoreOf<C, S> {
           return client.store(name) as unknown as StoreOf<C, S>;
         },
         lock: (name, lockOptions) => acquireLock(client, name, lockOptions),
+        [systemLock]: (name, lockOptions) => acquireLock(client, name, lockOptions, true),
       };
       return {
         api,

@@ -16,6 +16,11 @@ import type { Lease, LockOptions, StoreCallOptions } from './types.js';
 export const DEFAULT_LOCK_TTL_MS = 30_000;
 /** Default `waitMs` of `lock`, in ms. */
 export const DEFAULT_LOCK_WAIT_MS = 30_000;
+/**
+ * Lock names starting with this are clusterbus's own (`$singleton.<name>`, bus.singleton's):
+ * `bus.lock` refuses them, so an app's locks never collide with them.
+ */
+export const RESERVED_LOCK_PREFIX = '$';
 /** How long past `waitMs` a lock caller waits for the primary's own answer, in ms. */
 const LOCK_ANSWER_GRACE_MS = 5_000;
 
@@ -97,14 +102,22 @@ class LeaseHandle implements Lease {
 }
 
 /**
- * @internal Acquires lock `name` for `client`'s process. See `StateApi.lock`.
+ * @internal Acquires lock `name` for `client`'s process. See `StateApi.lock`. `reserved`: a
+ * name of clusterbus's own namespace ({@link RESERVED_LOCK_PREFIX}) is allowed.
  */
 export async function acquireLock(
   client: StateClient,
   name: string,
   options: LockOptions = {},
+  reserved = false,
 ): Promise<Lease> {
   checkKey(name, 'lock', 'name');
+  if (!reserved && name.startsWith(RESERVED_LOCK_PREFIX)) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `lock: names starting with '${RESERVED_LOCK_PREFIX}' are reserved for clusterbus (bus.singleton holds '$singleton.<name>'), got '${name}'`,
+    );
+  }
   checkOptions(options, 'lock');
   const ttl = checkDurationMs(options.ttlMs ?? DEFAULT_LOCK_TTL_MS, 'lock: ttlMs');
   const wait = checkDurationMs(options.waitMs ?? DEFAULT_LOCK_WAIT_MS, 'lock: waitMs', {

@@ -93,7 +93,8 @@ export const Res = {
     z.object({ ok: z.literal(true), r: z.number().int().positive(), x: z.number().optional() }),
     z.object({ ok: z.literal(false), cur: WireEntry.nullable() }),
   ]),
-  increment: z.object({ v: z.number(), r: z.number().int().positive() }),
+  /** `x`: the entry's expiry (epoch ms), when it has one (a fixed window's end). */
+  increment: z.object({ v: z.number(), r: z.number().int().positive(), x: z.number().optional() }),
   delete: z.union([
     z.object({ ok: z.literal(true), r: revision }),
     z.object({ ok: z.literal(false), cur: WireEntry.nullable() }),

@@ -33,6 +33,12 @@ import type {
   WatchOptions,
 } from './types.js';
 
+/**
+ * @internal The key of a store proxy's increment that resolves with the entry written (value,
+ * revision, expiry): `store[incrementEntry](key, by, options)`.
+ */
+export const incrementEntry: unique symbol = Symbol('clusterbus.incrementEntry');
+
 /** Default `maxAttempts` of `update`. */
 export const DEFAULT_UPDATE_ATTEMPTS = 64;
 /** The longest backoff between two `update` attempts, in ms. */
@@ -90,6 +96,18 @@ export class StoreClient implements CounterStore<unknown, unknown> {
   }
 
   async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
+    return (await this[incrementEntry](key, by, options)).value;
+  }
+
+  /**
+   * @internal As {@link increment}, resolving with the entry written, its expiry included, in
+   * the same round trip (the express-rate-limit adapter's window end).
+   */
+  async [incrementEntry](
+    key: string,
+    by = 1,
+    options: IncrementOptions = {},
+  ): Promise<StoreEntry<number>> {
     checkKey(key, 'increment');
     checkOptions(options, 'increment');
     if (typeof by !== 'number' || !Number.isFinite(by)) {
@@ -105,7 +123,10 @@ export class StoreClient implements CounterStore<unknown, unknown> {
       'PROTOCOL',
       'store increment',
     );
-    return this.parse(key, res.v) as number;
+    const value = this.parse(key, res.v) as number;
+    return res.x === undefined
+      ? { value, revision: res.r }
+      : { value, revision: res.r, expiresAt: res.x };
   }
 
   async update(

@@ -249,6 +249,8 @@ export interface StateApi<C extends Contract> {
    * token; `release()`, `extend()`). Waiters are served first come, first served; a lease ends on
    * `release()`, after `ttlMs` (default 30_000 ms), or at once when its process exits.
    *
+   * @param name - at most 1,024 characters; names starting with `$` are clusterbus's own
+   *   (`bus.singleton` holds `$singleton.<name>`) and are refused with `INVALID_ARGUMENT`.
    * @param options - `ttlMs` (default 30_000), `waitMs` (default 30_000; 0: try once), `signal`.
    * @throws never synchronously; rejects with {@link BusError} `LOCK_TIMEOUT` (not granted
    *   within `waitMs`), `ABORTED`, `CLOSED`, `INVALID_ARGUMENT`, or `TIMEOUT` when the primary
