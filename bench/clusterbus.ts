@@ -52,7 +52,17 @@ export async function startClusterbus(count: number): Promise<Session> {
   failed.catch(() => {});
   return {
     workers: app.workers().map((w) => w.id),
-    echo: (worker, payload) => app.bus.call(worker, 'echo', payload),
+    echo: (worker, payload) =>
+      'items' in payload
+        ? app.bus.call(worker, 'echo', payload)
+        : app.bus.call(worker, 'echoStr', payload),
+    callAll: async (payload) => {
+      const results = await app.bus.callAll('echo', payload);
+      return results.map((r) => {
+        if (r.status === 'rejected') throw r.error;
+        return r.value;
+      });
+    },
     run: (worker, job) => app.bus.call(worker, 'run', job, { timeoutMs: JOB_TIMEOUT_MS }),
     publish: (tick) => app.bus.publish('tick', tick),
     failed,
@@ -71,6 +81,7 @@ export async function clusterbusWorker(): Promise<void> {
     incrementMissing: 'store not available (this clusterbus has no bus.store)',
   };
   bus.handle('echo', (payload) => payload);
+  bus.handle('echoStr', (payload) => payload);
   bus.handle('run', (job) => runJob(job, api, events));
   bus.subscribe('tick', (tick) => events.receive(tick));
 }

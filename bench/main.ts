@@ -6,23 +6,27 @@
  */
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startBirpc } from './baselines/birpc.js';
 import { zodTyping } from './baselines/birpc-zod.js';
 import { startRaw } from './baselines/raw.js';
 import { startRedis } from './baselines/redis.js';
-import { broadcastCase } from './cases/broadcast.js';
 import type { Case } from './cases/case.js';
 import { counterCase } from './cases/counter.js';
+import { fanoutCase } from './cases/fanout.js';
+import { httpCase } from './cases/http.js';
 import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { payloadCase, pipelinedCase } from './cases/pipelined.js';
 import { relayCase } from './cases/relay.js';
+import { chartSvg } from './chart.js';
 import { startClusterbus } from './clusterbus.js';
 import { type Config, FULL, QUICK } from './config.js';
 import { INTRO } from './intro.js';
 import {
+  CHART_PATH,
   caseMarkdown,
   currentCommit,
   describeMachine,
@@ -43,13 +47,15 @@ const CASES: readonly Case[] = [
   pipelinedCase,
   relayCase,
   payloadCase,
-  broadcastCase,
+  fanoutCase,
   counterCase,
+  httpCase,
   memoryCase,
 ];
 
 const STARTERS: Readonly<Record<ImplName, StartSession>> = {
   'raw-json': (n) => startRaw(n),
+  'raw-batched': (n) => startRaw(n, 'raw-batched'),
   birpc: (n) => startBirpc(n),
   'birpc+zod': (n) => startBirpc(n, zodTyping),
   clusterbus: startClusterbus,
@@ -58,6 +64,7 @@ const STARTERS: Readonly<Record<ImplName, StartSession>> = {
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/latest.json', import.meta.url));
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+const CHART = fileURLToPath(new URL(`../${CHART_PATH}`, import.meta.url));
 /** Set in the re-executed primary, so it never re-executes again. */
 export const CHILD_ENV = 'BENCH_WITH_GC';
 
@@ -171,7 +178,14 @@ export async function main(): Promise<number> {
   log(`\nwrote ${RESULTS_JSON} (${meta.durationS.toFixed(0)} s)`);
   if (writeMd) {
     writeBenchmarksMd(BENCHMARKS_MD, results, INTRO);
-    log(`wrote ${BENCHMARKS_MD}`);
+    writeFileSync(
+      CHART,
+      chartSvg(
+        cases,
+        `clusterbus against each baseline (${meta.mode} run of ${meta.startedAt.slice(0, 10)}, commit ${meta.commit})`,
+      ),
+    );
+    log(`wrote ${BENCHMARKS_MD} and ${CHART}`);
   }
   return cases.some((c) => c.status === 'failed') ? 1 : 0;
 }

@@ -6,10 +6,17 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { Job, Payload, Report, Tick } from './schemas.js';
+import type { Echo, Job, Payload, Report, Tick } from './schemas.js';
 
 /** Every implementation, in the order each round runs them. */
-export const IMPLS = ['raw-json', 'birpc', 'birpc+zod', 'clusterbus', 'redis'] as const;
+export const IMPLS = [
+  'raw-json',
+  'raw-batched',
+  'birpc',
+  'birpc+zod',
+  'clusterbus',
+  'redis',
+] as const;
 export type ImplName = (typeof IMPLS)[number];
 
 /** The environment variable that tells a forked worker which implementation it runs. */
@@ -22,11 +29,16 @@ export const ENTRY = fileURLToPath(new URL('./run.ts', import.meta.url));
 export interface Session {
   /** The workers' ids (Node's `worker.id`), in fork order. */
   readonly workers: readonly number[];
-  /** Primary -> worker: calls `echo`; resolves with the reply, unchecked. */
-  echo(worker: number, payload: Payload): Promise<unknown>;
+  /** Primary -> worker: calls `echo` (or `echoStr` for a string payload); resolves with the reply, unchecked. */
+  echo(worker: number, payload: Echo): Promise<unknown>;
+  /**
+   * Primary -> every worker: calls `echo` on each and resolves once all answered, with the
+   * replies in worker order (unchecked); absent where the implementation has no fan-out call.
+   */
+  readonly callAll?: ((payload: Payload) => Promise<unknown[]>) | undefined;
   /** Hands a job to a worker; resolves with its report. */
   run(worker: number, job: Job): Promise<Report>;
-  /** Sends one broadcast event to every worker. */
+  /** Sends one broadcast event to every worker (raw-batched: 64 events per send). */
   publish(tick: Tick): void;
   /** Rejects if a worker exits before {@link close}. */
   readonly failed: Promise<never>;
