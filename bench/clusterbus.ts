@@ -7,7 +7,7 @@
 import { connect, startCluster } from '../src/index.js';
 import { contract } from './contract.js';
 import { EventCounter, runJob, type WorkerApi } from './jobs.js';
-import { ENTRY, IMPL_ENV, type Session } from './session.js';
+import { ENTRY, IMPL_ENV, type Session, START_TIMEOUT_MS } from './session.js';
 
 /** Long enough for any job: the case's own deadline applies first. */
 const JOB_TIMEOUT_MS = 600_000;
@@ -37,6 +37,8 @@ export async function startClusterbus(count: number): Promise<Session> {
     execArgv: process.execArgv,
     env: { [IMPL_ENV]: 'clusterbus' },
     restart: false,
+    // 16 workers loading tsx on a busy 2-core machine can take longer than the default 30 s.
+    readyTimeoutMs: START_TIMEOUT_MS,
   });
   const failed = new Promise<never>((_, reject) => {
     app.on('worker:exit', (e) => {

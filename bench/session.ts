@@ -22,6 +22,9 @@ export type ImplName = (typeof IMPLS)[number];
 /** The environment variable that tells a forked worker which implementation it runs. */
 export const IMPL_ENV = 'BENCH_IMPL';
 
+/** How long a fresh cluster may take to start (16 workers loading tsx on a busy machine). */
+export const START_TIMEOUT_MS = 120_000;
+
 /** The script every worker runs: the bench's entry, which branches on `cluster.isPrimary`. */
 export const ENTRY = fileURLToPath(new URL('./run.ts', import.meta.url));
 
@@ -96,7 +99,11 @@ export class ForkedWorkers {
   }
 
   /** Forks `count` workers and resolves once each has sent `'ready'`. */
-  static async start(count: number, impl: ImplName, timeoutMs = 30_000): Promise<ForkedWorkers> {
+  static async start(
+    count: number,
+    impl: ImplName,
+    timeoutMs = START_TIMEOUT_MS,
+  ): Promise<ForkedWorkers> {
     const forked = new ForkedWorkers(count, impl);
     const ready = forked.list.map(
       (w) =>

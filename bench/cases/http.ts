@@ -13,7 +13,7 @@ import { startHttpCluster } from '../../examples/http-cluster/primary.js';
 import type { HttpLoadResult } from '../http-load.js';
 import { CheckError } from '../payload.js';
 import { type Profile, selfTimes } from '../profile-top.js';
-import type { Session } from '../session.js';
+import { type Session, START_TIMEOUT_MS } from '../session.js';
 import type { Case, Sample } from './case.js';
 
 const LOAD = fileURLToPath(new URL('../http-load.ts', import.meta.url));
@@ -26,7 +26,11 @@ interface HttpSession extends Session {
 }
 
 async function startHttp(workers: number): Promise<HttpSession> {
-  const { app, port } = await startHttpCluster({ workers, port: 0 });
+  const { app, port } = await startHttpCluster({
+    workers,
+    port: 0,
+    readyTimeoutMs: START_TIMEOUT_MS,
+  });
   const unsupported = () => Promise.reject(new Error('case H runs no bench job'));
   return {
     workers: app.workers().map((w) => w.id),
