@@ -96,7 +96,8 @@ export function chartSvg(cases: readonly CaseResult[], title: string): string {
       `<rect x="${left + i * 110}" y="30" width="10" height="10" fill="${COLORS[impl]}"/><text x="${left + i * 110 + 14}" y="39" font-size="11">${impl}</text>`,
   );
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${xml(title)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<title>${xml(title)}</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="10" y="18" font-size="13" font-weight="bold">${xml(title)}</text>`,
     ...legend,

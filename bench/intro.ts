@@ -17,9 +17,10 @@ Node.js \`cluster\` IPC channel, in one run.
 \`\`\`sh
 npm ci
 redis-server --daemonize yes        # case F compares with Redis on 127.0.0.1:6379 (skipped if absent)
-npm run bench                       # full: ${FULL.rounds} rounds, a few minutes
-npm run bench -- --quick            # one round, fewer calls, under a minute
+npm run bench                       # full: ${FULL.rounds} rounds, 15-30 min on a busy 2-core machine
+npm run bench -- --quick            # one round, fewer calls, a few minutes
 npm run bench -- --write-md         # also rewrites the results section of this file and bench/chart.svg
+npm run bench -- --from-json bench/results/latest.json --write-md   # re-renders a run, no measuring
 npm run bench -- --only A,C --impls raw-json,clusterbus --rounds 3
 \`\`\`
 

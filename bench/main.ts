@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startBirpc } from './baselines/birpc.js';
@@ -73,6 +73,8 @@ interface Options {
   readonly writeMd: boolean;
   /** The cases to run, in suite order. */
   readonly cases: readonly Case[];
+  /** Re-render a run's results file (its targets re-evaluated) instead of running. */
+  readonly fromJson: string | undefined;
 }
 
 /** A comma-separated list, each item one of `valid`. */
@@ -93,6 +95,7 @@ function options(): Options {
       rounds: { type: 'string' },
       only: { type: 'string' },
       impls: { type: 'string' },
+      'from-json': { type: 'string' },
     },
   });
   let config = values.quick ? QUICK : FULL;
@@ -116,7 +119,7 @@ function options(): Options {
     const impls = list(values.impls, IMPLS, '--impls');
     cases = cases.map((c) => ({ ...c, impls: c.impls.filter((i) => impls.has(i)) }));
   }
-  return { config, writeMd: values['write-md'], cases };
+  return { config, writeMd: values['write-md'], cases, fromJson: values['from-json'] };
 }
 
 /** Re-runs this script with `--expose-gc` (for memory samples after a GC); resolves its exit code. */
@@ -143,7 +146,8 @@ export function killWorkers(): void {
 
 /** Runs the suite; resolves with the exit code. */
 export async function main(): Promise<number> {
-  const { config, writeMd, cases: selected } = options();
+  const { config, writeMd, cases: selected, fromJson } = options();
+  if (fromJson !== undefined) return render(fromJson, writeMd);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const machine = describeMachine();
   const startedAt = new Date().toISOString();
@@ -188,4 +192,25 @@ export async function main(): Promise<number> {
     log(`wrote ${BENCHMARKS_MD} and ${CHART}`);
   }
   return cases.some((c) => c.status === 'failed') ? 1 : 0;
+}
+
+/**
+ * Renders the results file of a run again (`--from-json bench/results/latest.json`), its targets
+ * re-evaluated by this version of the suite: prints the targets, and with `--write-md` rewrites
+ * BENCHMARKS.md and the chart. Resolves with the exit code.
+ */
+function render(file: string, writeMd: boolean): number {
+  const old = JSON.parse(readFileSync(file, 'utf8')) as Results;
+  const results: Results = { ...old, targets: evaluate(old.cases) };
+  process.stdout.write(`\n### Targets\n\n${targetsMarkdown(results.targets)}`);
+  if (writeMd) {
+    writeBenchmarksMd(BENCHMARKS_MD, results, INTRO);
+    writeFileSync(CHART, chartSvg(results.cases, chartTitle(results.meta)));
+    process.stderr.write(`wrote ${BENCHMARKS_MD} and ${CHART} from ${file}\n`);
+  }
+  return 0;
+}
+
+function chartTitle(meta: RunMeta): string {
+  return `clusterbus against each baseline (${meta.mode} run of ${meta.startedAt.slice(0, 10)}, commit ${meta.commit})`;
 }

@@ -143,7 +143,15 @@ export function caseMarkdown(c: CaseResult): string {
 }
 
 export function targetsMarkdown(targets: readonly TargetResult[]): string {
-  const out = [row(['target (clusterbus)', 'measured', 'status']), row(['---', '---:', '---'])];
+  const out = [
+    row([
+      'target (clusterbus)',
+      'measured',
+      'status',
+      'CPU per call ÷ reference (primary / worker)',
+    ]),
+    row(['---', '---:', '---', '---:']),
+  ];
   for (const t of targets) {
     const status =
       t.status === 'met'
@@ -153,7 +161,7 @@ export function targetsMarkdown(targets: readonly TargetResult[]): string {
           : t.status === 'info'
             ? 'reported'
             : 'n/a';
-    out.push(row([t.text, t.measured, status]));
+    out.push(row([t.text, t.measured, status, t.cpu ?? '—']));
   }
   return `${out.join('\n')}\n`;
 }

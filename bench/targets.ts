@@ -193,6 +193,11 @@ export interface TargetResult {
   readonly value: number | undefined;
   readonly measured: string;
   readonly status: 'met' | 'not met' | 'n/a' | 'info';
+  /**
+   * CPU µs per call of clusterbus ÷ the reference's, primary and worker (medians of the same
+   * run): steadier than the rates on a shared machine. Absent where not measured.
+   */
+  readonly cpu?: string;
 }
 
 function median(cases: readonly CaseResult[], w: Where): number | undefined {
@@ -235,12 +240,20 @@ export function evaluate(cases: readonly CaseResult[]): TargetResult[] {
     }
     const ratio = mine / ref;
     const met = t.op === '>=' ? ratio >= t.ratio : ratio <= t.ratio;
+    const cpu = (['primary CPU µs/call', 'worker CPU µs/call'] as const).map((metric) => {
+      const a = median(cases, { ...t, metric });
+      const b = median(cases, { ...t, metric, impl: t.ref, variant: t.refVariant ?? t.variant });
+      return a === undefined || b === undefined || !(b > 0) ? undefined : a / b;
+    });
     return {
       case: t.case,
       text: t.text,
       value: ratio,
       measured: `${ratio.toFixed(2)}×`,
       status: t.info === true ? 'info' : met ? 'met' : 'not met',
+      ...(cpu[0] === undefined || cpu[1] === undefined
+        ? {}
+        : { cpu: `${cpu[0].toFixed(2)}× / ${cpu[1].toFixed(2)}×` }),
     };
   });
 }
