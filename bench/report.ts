@@ -80,7 +80,7 @@ export function plural(n: number, word: string): string {
 
 function num(metric: Metric, v: number): string {
   if (!Number.isFinite(v)) return '—';
-  if (metric.endsWith('µs')) return v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+  if (metric.includes('µs')) return v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
   if (metric.endsWith('MB')) return v.toFixed(1);
   return Math.round(v).toLocaleString('en-US');
 }
