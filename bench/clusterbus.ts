@@ -7,7 +7,7 @@
 import { connect, startCluster } from '../src/index.js';
 import { contract } from './contract.js';
 import { EventCounter, runJob, type WorkerApi } from './jobs.js';
-import { ENTRY, IMPL_ENV, type Session } from './session.js';
+import { ENTRY, IMPL_ENV, type Session, START_TIMEOUT_MS } from './session.js';
 
 /** Long enough for any job: the case's own deadline applies first. */
 const JOB_TIMEOUT_MS = 600_000;
@@ -37,6 +37,8 @@ export async function startClusterbus(count: number): Promise<Session> {
     execArgv: process.execArgv,
     env: { [IMPL_ENV]: 'clusterbus' },
     restart: false,
+    // 16 workers loading tsx on a busy 2-core machine can take longer than the default 30 s.
+    readyTimeoutMs: START_TIMEOUT_MS,
   });
   const failed = new Promise<never>((_, reject) => {
     app.on('worker:exit', (e) => {
@@ -52,7 +54,17 @@ export async function startClusterbus(count: number): Promise<Session> {
   failed.catch(() => {});
   return {
     workers: app.workers().map((w) => w.id),
-    echo: (worker, payload) => app.bus.call(worker, 'echo', payload),
+    echo: (worker, payload) =>
+      'items' in payload
+        ? app.bus.call(worker, 'echo', payload)
+        : app.bus.call(worker, 'echoStr', payload),
+    callAll: async (payload) => {
+      const results = await app.bus.callAll('echo', payload);
+      return results.map((r) => {
+        if (r.status === 'rejected') throw r.error;
+        return r.value;
+      });
+    },
     run: (worker, job) => app.bus.call(worker, 'run', job, { timeoutMs: JOB_TIMEOUT_MS }),
     publish: (tick) => app.bus.publish('tick', tick),
     failed,
@@ -71,6 +83,7 @@ export async function clusterbusWorker(): Promise<void> {
     incrementMissing: 'store not available (this clusterbus has no bus.store)',
   };
   bus.handle('echo', (payload) => payload);
+  bus.handle('echoStr', (payload) => payload);
   bus.handle('run', (job) => runJob(job, api, events));
   bus.subscribe('tick', (tick) => events.receive(tick));
 }

@@ -5,11 +5,12 @@
  */
 import { z } from 'zod';
 import { defineContract } from '../src/index.js';
-import { Job, Payload, Report, Tick } from './schemas.js';
+import { Job, Payload, Report, StrPayload, Tick } from './schemas.js';
 
 export const contract = defineContract({
   methods: {
     echo: { input: Payload, output: Payload },
+    echoStr: { input: StrPayload, output: StrPayload },
     run: { input: Job, output: Report },
   },
   events: { tick: Tick },

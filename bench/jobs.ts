@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CheckError, checkEcho, filler, TICK_FILLER } from './payload.js';
+import { CheckError, checkEcho, echoMaker, TICK_FILLER } from './payload.js';
 import type { Job, Payload, Report } from './schemas.js';
 import { collectGarbage, percentile, pipelined, sequential } from './stats.js';
 
@@ -82,7 +82,7 @@ export async function runJob(job: Job, api: WorkerApi, events: EventCounter): Pr
 async function run(job: Job, api: WorkerApi, events: EventCounter): Promise<Report> {
   switch (job.kind) {
     case 'relay-seq': {
-      const echo = relayEcho(api, job.target, filler(job.bytes));
+      const echo = relayEcho(api, job.target, job.bytes);
       await sequential(job.warmup, echo);
       const latencies = await sequential(job.calls, echo);
       return {
@@ -93,7 +93,7 @@ async function run(job: Job, api: WorkerApi, events: EventCounter): Promise<Repo
       };
     }
     case 'relay-pipe': {
-      const echo = relayEcho(api, job.target, filler(job.bytes));
+      const echo = relayEcho(api, job.target, job.bytes);
       await pipelined(job.warmup, job.inflight, echo);
       const ms = await pipelined(job.calls, job.inflight, echo);
       return { kind: 'rate', calls: job.calls, ms };
@@ -113,6 +113,10 @@ async function run(job: Job, api: WorkerApi, events: EventCounter): Promise<Repo
       });
       return { kind: 'incr', values, ms };
     }
+    case 'cpu': {
+      const c = process.cpuUsage();
+      return { kind: 'cpu', us: c.user + c.system };
+    }
     case 'mem': {
       const gc = await collectGarbage();
       const m = process.memoryUsage();
@@ -121,9 +125,10 @@ async function run(job: Job, api: WorkerApi, events: EventCounter): Promise<Repo
   }
 }
 
-function relayEcho(api: WorkerApi, target: number, s: string): (i: number) => Promise<void> {
-  return async (id) => {
-    const sent = { id, s };
+function relayEcho(api: WorkerApi, target: number, bytes: number): (i: number) => Promise<void> {
+  const make = echoMaker(bytes) as (i: number) => Payload;
+  return async (i) => {
+    const sent = make(i);
     checkEcho(sent, await api.echoVia(target, sent));
   };
 }

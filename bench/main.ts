@@ -6,23 +6,27 @@
  */
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startBirpc } from './baselines/birpc.js';
 import { zodTyping } from './baselines/birpc-zod.js';
 import { startRaw } from './baselines/raw.js';
 import { startRedis } from './baselines/redis.js';
-import { broadcastCase } from './cases/broadcast.js';
 import type { Case } from './cases/case.js';
 import { counterCase } from './cases/counter.js';
+import { fanoutCase } from './cases/fanout.js';
+import { httpCase } from './cases/http.js';
 import { latencyCase } from './cases/latency.js';
 import { memoryCase } from './cases/memory.js';
 import { payloadCase, pipelinedCase } from './cases/pipelined.js';
 import { relayCase } from './cases/relay.js';
+import { chartSvg } from './chart.js';
 import { startClusterbus } from './clusterbus.js';
 import { type Config, FULL, QUICK } from './config.js';
 import { INTRO } from './intro.js';
 import {
+  CHART_PATH,
   caseMarkdown,
   currentCommit,
   describeMachine,
@@ -43,13 +47,15 @@ const CASES: readonly Case[] = [
   pipelinedCase,
   relayCase,
   payloadCase,
-  broadcastCase,
+  fanoutCase,
   counterCase,
+  httpCase,
   memoryCase,
 ];
 
 const STARTERS: Readonly<Record<ImplName, StartSession>> = {
   'raw-json': (n) => startRaw(n),
+  'raw-batched': (n) => startRaw(n, 'raw-batched'),
   birpc: (n) => startBirpc(n),
   'birpc+zod': (n) => startBirpc(n, zodTyping),
   clusterbus: startClusterbus,
@@ -58,6 +64,7 @@ const STARTERS: Readonly<Record<ImplName, StartSession>> = {
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/latest.json', import.meta.url));
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+const CHART = fileURLToPath(new URL(`../${CHART_PATH}`, import.meta.url));
 /** Set in the re-executed primary, so it never re-executes again. */
 export const CHILD_ENV = 'BENCH_WITH_GC';
 
@@ -66,6 +73,8 @@ interface Options {
   readonly writeMd: boolean;
   /** The cases to run, in suite order. */
   readonly cases: readonly Case[];
+  /** Re-render a run's results file (its targets re-evaluated) instead of running. */
+  readonly fromJson: string | undefined;
 }
 
 /** A comma-separated list, each item one of `valid`. */
@@ -86,6 +95,7 @@ function options(): Options {
       rounds: { type: 'string' },
       only: { type: 'string' },
       impls: { type: 'string' },
+      'from-json': { type: 'string' },
     },
   });
   let config = values.quick ? QUICK : FULL;
@@ -109,7 +119,7 @@ function options(): Options {
     const impls = list(values.impls, IMPLS, '--impls');
     cases = cases.map((c) => ({ ...c, impls: c.impls.filter((i) => impls.has(i)) }));
   }
-  return { config, writeMd: values['write-md'], cases };
+  return { config, writeMd: values['write-md'], cases, fromJson: values['from-json'] };
 }
 
 /** Re-runs this script with `--expose-gc` (for memory samples after a GC); resolves its exit code. */
@@ -136,7 +146,8 @@ export function killWorkers(): void {
 
 /** Runs the suite; resolves with the exit code. */
 export async function main(): Promise<number> {
-  const { config, writeMd, cases: selected } = options();
+  const { config, writeMd, cases: selected, fromJson } = options();
+  if (fromJson !== undefined) return render(fromJson, writeMd);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const machine = describeMachine();
   const startedAt = new Date().toISOString();
@@ -171,7 +182,35 @@ export async function main(): Promise<number> {
   log(`\nwrote ${RESULTS_JSON} (${meta.durationS.toFixed(0)} s)`);
   if (writeMd) {
     writeBenchmarksMd(BENCHMARKS_MD, results, INTRO);
-    log(`wrote ${BENCHMARKS_MD}`);
+    writeFileSync(
+      CHART,
+      chartSvg(
+        cases,
+        `clusterbus against each baseline (${meta.mode} run of ${meta.startedAt.slice(0, 10)}, commit ${meta.commit})`,
+      ),
+    );
+    log(`wrote ${BENCHMARKS_MD} and ${CHART}`);
   }
   return cases.some((c) => c.status === 'failed') ? 1 : 0;
+}
+
+/**
+ * Renders the results file of a run again (`--from-json bench/results/latest.json`), its targets
+ * re-evaluated by this version of the suite: prints the targets, and with `--write-md` rewrites
+ * BENCHMARKS.md and the chart. Resolves with the exit code.
+ */
+function render(file: string, writeMd: boolean): number {
+  const old = JSON.parse(readFileSync(file, 'utf8')) as Results;
+  const results: Results = { ...old, targets: evaluate(old.cases) };
+  process.stdout.write(`\n### Targets\n\n${targetsMarkdown(results.targets)}`);
+  if (writeMd) {
+    writeBenchmarksMd(BENCHMARKS_MD, results, INTRO);
+    writeFileSync(CHART, chartSvg(results.cases, chartTitle(results.meta)));
+    process.stderr.write(`wrote ${BENCHMARKS_MD} and ${CHART} from ${file}\n`);
+  }
+  return 0;
+}
+
+function chartTitle(meta: RunMeta): string {
+  return `clusterbus against each baseline (${meta.mode} run of ${meta.startedAt.slice(0, 10)}, commit ${meta.commit})`;
 }

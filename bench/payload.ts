@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { Payload, Report } from './schemas.js';
+import type { Echo, Payload, Report, StrPayload } from './schemas.js';
+import { objectTemplate } from './shape.js';
 
 /** JSON bytes of `{"id":123456,"s":""}`. */
 const PAYLOAD_OVERHEAD = 20;
@@ -27,9 +28,39 @@ export class CheckError extends Error {
   override readonly name = 'CheckError';
 }
 
-/** Checks an echo reply against what was sent: same id, same string length. */
-export function checkEcho(sent: Payload, reply: unknown): void {
-  const r = reply as Partial<Payload> | null;
+/**
+ * Makes the echo payload of call `i`: an object payload of about `bytes` of JSON (a fresh
+ * top-level object per call, the items shared), or with `shape: 'string'` the `{ id, s }` one.
+ */
+export function echoMaker(
+  bytes: number,
+  shape: 'object' | 'string' = 'object',
+): (i: number) => Echo {
+  if (shape === 'string') {
+    const s = filler(bytes);
+    return (id) => ({ id, s });
+  }
+  const template = objectTemplate(bytes);
+  return (seq) => ({ ...template, seq });
+}
+
+/** Checks an echo reply against what was sent: same seq (id) and the same lengths. */
+export function checkEcho(sent: Echo, reply: unknown): void {
+  if ('items' in sent) {
+    const r = reply as Partial<Payload> | null;
+    if (
+      typeof r === 'object' &&
+      r !== null &&
+      r.seq === sent.seq &&
+      r.items?.length === sent.items.length &&
+      r.name?.length === sent.name.length
+    )
+      return;
+    throw new CheckError(
+      `bad echo reply for seq ${sent.seq} (${sent.items.length} items): ${JSON.stringify(reply)?.slice(0, 120)}`,
+    );
+  }
+  const r = reply as Partial<StrPayload> | null;
   if (typeof r !== 'object' || r === null || r.id !== sent.id || r.s?.length !== sent.s.length) {
     throw new CheckError(
       `bad echo reply for id ${sent.id} (${sent.s.length} chars): ${JSON.stringify(reply)?.slice(0, 120)}`,

@@ -6,9 +6,19 @@
 import cluster from 'node:cluster';
 import { z } from 'zod';
 import { connect, defineContract, startCluster } from '../src/index.js';
+import { type ObjectPayload, objectTemplate } from './shape.js';
 
+const Obj = z.object({
+  seq: z.number().int(),
+  id: z.string(),
+  name: z.string(),
+  score: z.number(),
+  items: z.array(z.object({ k: z.string(), v: z.number(), s: z.string() })),
+});
+const objectShape = process.env.PROBE_SHAPE === 'object';
+const Str = z.object({ s: z.string() });
 const contract = defineContract({
-  methods: { echo: { input: z.object({ s: z.string() }), output: z.object({ s: z.string() }) } },
+  methods: { echo: objectShape ? { input: Obj, output: Obj } : { input: Str, output: Str } },
 });
 
 if (cluster.isPrimary) {
@@ -17,6 +27,13 @@ if (cluster.isPrimary) {
   const rounds = Number(process.argv[4] ?? 3);
   const inflight = 256;
   const s = 'x'.repeat(Math.max(0, size - 8));
+  const template = objectTemplate(size);
+  let seq = 0;
+  const arg = (): { s: string } | ObjectPayload =>
+    objectShape ? { ...template, seq: ++seq } : { s };
+  const len = (r: unknown) =>
+    objectShape ? (r as ObjectPayload).items.length : (r as { s: string }).s.length;
+  const want = objectShape ? template.items.length : s.length;
 
   const sequential = process.env.PROBE_SEQ !== undefined;
   const { readFileSync } = await import('node:fs');
@@ -82,7 +99,7 @@ if (cluster.isPrimary) {
           new Promise((resolve) => {
             const i = ++id;
             pending.set(i, resolve);
-            w.send({ id: i, m: 'echo', a: { s } });
+            w.send({ id: i, m: 'echo', a: arg() });
           }),
       ),
     );
@@ -101,8 +118,8 @@ if (cluster.isPrimary) {
     const id = app.workers()[0]!.id;
     const rate = await withCpu('bus', app.workers()[0]!.pid!, () =>
       pipelined(async () => {
-        const r = await app.bus.call(id, 'echo', { s });
-        if (r.s.length !== s.length) throw new Error('bad reply');
+        const r = await app.bus.call(id, 'echo', arg() as never);
+        if (len(r) !== want) throw new Error('bad reply');
       }),
     );
     await app.close();

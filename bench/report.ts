@@ -80,7 +80,7 @@ export function plural(n: number, word: string): string {
 
 function num(metric: Metric, v: number): string {
   if (!Number.isFinite(v)) return '—';
-  if (metric.endsWith('µs')) return v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+  if (metric.includes('µs')) return v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
   if (metric.endsWith('MB')) return v.toFixed(1);
   return Math.round(v).toLocaleString('en-US');
 }
@@ -109,12 +109,16 @@ export function caseMarkdown(c: CaseResult): string {
   }
   const variants = [...new Set(c.series.map((s) => s.variant))];
   const metrics = [...new Set(c.series.map((s) => s.metric))];
-  const refs = (['raw-json', 'redis'] as const).filter((r) => c.series.some((s) => s.impl === r));
+  const refs = (['raw-json', 'raw-batched', 'redis'] as const).filter((r) =>
+    c.series.some((s) => s.impl === r),
+  );
   const showVariant = variants.length > 1;
   const header = [...(showVariant ? [''] : []), 'implementation'];
+  /** Ratios to the references, for the headline metrics (not CPU per call). */
+  const refsOf = (m: Metric) => (m.includes('CPU') ? [] : refs);
   for (const m of metrics) {
     header.push(c.rounds > 1 ? `${m}, median (min–max)` : m);
-    for (const r of refs) header.push(`× ${r}`);
+    for (const r of refsOf(m)) header.push(`× ${r}`);
   }
   out.push(row(header), row(header.map((_, i) => (i < (showVariant ? 2 : 1) ? '---' : '---:'))));
   const find = (variant: string, metric: Metric, impl: ImplName) =>
@@ -126,22 +130,38 @@ export function caseMarkdown(c: CaseResult): string {
       for (const m of metrics) {
         const s = find(v, m, impl);
         cells.push(cell(s));
-        for (const r of refs) cells.push(ratio(s, find(v, m, r)));
+        for (const r of refsOf(m)) cells.push(ratio(s, find(v, m, r)));
       }
       out.push(row(cells));
     }
   }
   for (const [impl, reason] of Object.entries(c.skipped))
     out.push('', `${impl}: skipped: ${reason}`);
+  if (c.notes !== undefined && c.notes.length > 0) out.push('', ...c.notes);
   out.push('');
   return out.join('\n');
 }
 
 export function targetsMarkdown(targets: readonly TargetResult[]): string {
-  const out = [row(['target (clusterbus)', 'measured', 'status']), row(['---', '---:', '---'])];
+  const out = [
+    row([
+      'target (clusterbus)',
+      'measured',
+      'status',
+      'CPU per call ÷ reference (primary / worker)',
+    ]),
+    row(['---', '---:', '---', '---:']),
+  ];
   for (const t of targets) {
-    const status = t.status === 'met' ? 'met' : t.status === 'not met' ? '**not met**' : 'n/a';
-    out.push(row([t.text, t.measured, status]));
+    const status =
+      t.status === 'met'
+        ? 'met'
+        : t.status === 'not met'
+          ? '**not met**'
+          : t.status === 'info'
+            ? 'reported'
+            : 'n/a';
+    out.push(row([t.text, t.measured, status, t.cpu ?? '—']));
   }
   return `${out.join('\n')}\n`;
 }
@@ -175,11 +195,20 @@ export function resultsMarkdown(r: Results): string {
     '### Targets',
     '',
     targetsMarkdown(r.targets),
+    '### At a glance',
+    '',
+    `![clusterbus against each baseline, per case: ratios to raw-json (Redis for F), longer is better](${CHART_PATH})`,
+    '',
+    "Each bar: an implementation's median as a ratio to the case's reference (raw-json; Redis for F), oriented so that longer is better (rates: x ÷ reference; latencies: reference ÷ x). The black line is the reference (1×).",
+    '',
     ...r.cases.map(caseMarkdown),
   ].join('\n');
 }
 
 // ------------------------------------------------------------------ files
+
+/** Where the chart is written, relative to BENCHMARKS.md. */
+export const CHART_PATH = 'bench/chart.svg';
 
 export function writeJson(path: string, results: Results): void {
   mkdirSync(dirname(path), { recursive: true });

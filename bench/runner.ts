@@ -30,6 +30,8 @@ export interface CaseResult {
   /** Implementations that could not run here, with the reason. */
   readonly skipped: Readonly<Partial<Record<ImplName, string>>>;
   readonly series: readonly Series[];
+  /** What the measurements noted (the last round's), for the report. */
+  readonly notes?: readonly string[];
 }
 
 export async function runCase(
@@ -45,54 +47,59 @@ export async function runCase(
     { variant: string; metric: Metric; impl: ImplName; values: number[] }
   >();
   const base = { id: c.id, title: c.title, about: c.about, impls: c.impls, rounds, skipped };
+  const counts = typeof c.workers === 'number' ? [c.workers] : c.workers;
+  let notes: string[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const impl of c.impls) {
-      if (skipped[impl] !== undefined) continue;
-      await collectGarbage();
-      const t0 = performance.now();
-      let session: Session | undefined;
-      try {
-        session = await start[impl](c.workers);
-        const t1 = performance.now();
-        const measured = await guard(
-          session,
-          c.measure(session, impl, config),
-          config.caseTimeoutMs,
-          `case ${c.id}, ${impl}`,
-        );
-        for (const s of measured) {
-          const key = `${s.variant}\0${s.metric}\0${impl}`;
-          let entry = samples.get(key);
-          if (entry === undefined) {
-            entry = { variant: s.variant, metric: s.metric, impl, values: [] };
-            samples.set(key, entry);
+    for (const impl of c.impls)
+      for (const count of counts) {
+        if (skipped[impl] !== undefined) continue;
+        await collectGarbage();
+        const t0 = performance.now();
+        let session: Session | undefined;
+        try {
+          session = await (c.start ?? start[impl])(count);
+          const t1 = performance.now();
+          const result = await guard(
+            session,
+            c.measure(session, impl, config),
+            config.caseTimeoutMs,
+            `case ${c.id}, ${impl}, ${count} workers`,
+          );
+          const measured = Array.isArray(result) ? result : result.samples;
+          if (!Array.isArray(result)) notes = [...result.notes];
+          for (const s of measured) {
+            const key = `${s.variant}\0${s.metric}\0${impl}`;
+            let entry = samples.get(key);
+            if (entry === undefined) {
+              entry = { variant: s.variant, metric: s.metric, impl, values: [] };
+              samples.set(key, entry);
+            }
+            entry.values.push(s.value);
           }
-          entry.values.push(s.value);
+          const shown = measured.map((s) => `${s.variant} ${s.metric} ${s.value.toFixed(1)}`);
+          log(
+            `${c.id} round ${round}/${rounds} ${impl}: ${shown.join(', ')} (start ${secs(t1 - t0)}, measure ${secs(performance.now() - t1)})`,
+          );
+        } catch (error) {
+          if (error instanceof SkipError) {
+            skipped[impl] = error.message;
+            log(`${c.id} ${impl}: skipped: ${error.message}`);
+            continue;
+          }
+          const message = error instanceof Error ? error.message : String(error);
+          log(`${c.id} round ${round}/${rounds} ${impl}: FAILED: ${message}`);
+          return {
+            ...base,
+            status: 'failed',
+            error: `${impl}, round ${round}: ${message}`,
+            series: [],
+          };
+        } finally {
+          await session?.close();
         }
-        const shown = measured.map((s) => `${s.variant} ${s.metric} ${s.value.toFixed(1)}`);
-        log(
-          `${c.id} round ${round}/${rounds} ${impl}: ${shown.join(', ')} (start ${secs(t1 - t0)}, measure ${secs(performance.now() - t1)})`,
-        );
-      } catch (error) {
-        if (error instanceof SkipError) {
-          skipped[impl] = error.message;
-          log(`${c.id} ${impl}: skipped: ${error.message}`);
-          continue;
-        }
-        const message = error instanceof Error ? error.message : String(error);
-        log(`${c.id} round ${round}/${rounds} ${impl}: FAILED: ${message}`);
-        return {
-          ...base,
-          status: 'failed',
-          error: `${impl}, round ${round}: ${message}`,
-          series: [],
-        };
-      } finally {
-        await session?.close();
       }
-    }
   }
-  return { ...base, status: 'ok', series: order(c, [...samples.values()]) };
+  return { ...base, status: 'ok', series: order(c, [...samples.values()]), notes };
 }
 
 /** Series by variant (first seen first), then implementation in the case's order. */

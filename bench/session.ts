@@ -6,14 +6,24 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { Job, Payload, Report, Tick } from './schemas.js';
+import type { Echo, Job, Payload, Report, Tick } from './schemas.js';
 
 /** Every implementation, in the order each round runs them. */
-export const IMPLS = ['raw-json', 'birpc', 'birpc+zod', 'clusterbus', 'redis'] as const;
+export const IMPLS = [
+  'raw-json',
+  'raw-batched',
+  'birpc',
+  'birpc+zod',
+  'clusterbus',
+  'redis',
+] as const;
 export type ImplName = (typeof IMPLS)[number];
 
 /** The environment variable that tells a forked worker which implementation it runs. */
 export const IMPL_ENV = 'BENCH_IMPL';
+
+/** How long a fresh cluster may take to start (16 workers loading tsx on a busy machine). */
+export const START_TIMEOUT_MS = 120_000;
 
 /** The script every worker runs: the bench's entry, which branches on `cluster.isPrimary`. */
 export const ENTRY = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -22,11 +32,16 @@ export const ENTRY = fileURLToPath(new URL('./run.ts', import.meta.url));
 export interface Session {
   /** The workers' ids (Node's `worker.id`), in fork order. */
   readonly workers: readonly number[];
-  /** Primary -> worker: calls `echo`; resolves with the reply, unchecked. */
-  echo(worker: number, payload: Payload): Promise<unknown>;
+  /** Primary -> worker: calls `echo` (or `echoStr` for a string payload); resolves with the reply, unchecked. */
+  echo(worker: number, payload: Echo): Promise<unknown>;
+  /**
+   * Primary -> every worker: calls `echo` on each and resolves once all answered, with the
+   * replies in worker order (unchecked); absent where the implementation has no fan-out call.
+   */
+  readonly callAll?: ((payload: Payload) => Promise<unknown[]>) | undefined;
   /** Hands a job to a worker; resolves with its report. */
   run(worker: number, job: Job): Promise<Report>;
-  /** Sends one broadcast event to every worker. */
+  /** Sends one broadcast event to every worker (raw-batched: 64 events per send). */
   publish(tick: Tick): void;
   /** Rejects if a worker exits before {@link close}. */
   readonly failed: Promise<never>;
@@ -84,7 +99,11 @@ export class ForkedWorkers {
   }
 
   /** Forks `count` workers and resolves once each has sent `'ready'`. */
-  static async start(count: number, impl: ImplName, timeoutMs = 30_000): Promise<ForkedWorkers> {
+  static async start(
+    count: number,
+    impl: ImplName,
+    timeoutMs = START_TIMEOUT_MS,
+  ): Promise<ForkedWorkers> {
     const forked = new ForkedWorkers(count, impl);
     const ready = forked.list.map(
       (w) =>

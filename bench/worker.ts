@@ -12,6 +12,9 @@ export async function startWorker(): Promise<void> {
     case 'raw-json':
       (await import('./baselines/raw.js')).rawWorker();
       return;
+    case 'raw-batched':
+      (await import('./baselines/raw.js')).rawWorker(undefined, true);
+      return;
     case 'redis':
       (await import('./baselines/redis.js')).redisWorker();
       return;

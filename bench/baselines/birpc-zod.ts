@@ -6,12 +6,13 @@
  * @module
  */
 import superjson, { type SuperJSONResult, type SuperJSONValue } from 'superjson';
-import { Payload, Tick } from '../schemas.js';
+import { Payload, StrPayload, Tick } from '../schemas.js';
 import type { Typing } from './birpc.js';
 
 export const zodTyping: Typing = {
   serialize: (message) => superjson.serialize(message as SuperJSONValue),
   deserialize: (data) => superjson.deserialize(data as SuperJSONResult),
   payload: (value) => Payload.parse(value),
+  strPayload: (value) => StrPayload.parse(value),
   tick: (value) => Tick.parse(value),
 };

@@ -14,12 +14,13 @@ import {
   createBirpcGroup,
 } from 'birpc';
 import { EventCounter, runJob, type WorkerApi } from '../jobs.js';
-import type { Job, Payload, Report, Tick } from '../schemas.js';
+import type { Job, Payload, Report, StrPayload, Tick } from '../schemas.js';
 import { ForkedWorkers, type Session } from '../session.js';
 
 /** Functions a worker exposes. */
 interface WorkerFunctions {
   echo(payload: Payload): Payload;
+  echoStr(payload: StrPayload): StrPayload;
   run(job: Job): Promise<Report>;
   tick(tick: Tick): void;
 }
@@ -35,6 +36,8 @@ export interface Typing {
   readonly deserialize: (data: unknown) => unknown;
   /** Validates a payload (the handler's input, the caller's output). */
   readonly payload: (value: unknown) => Payload;
+  /** Validates a string payload. */
+  readonly strPayload: (value: unknown) => StrPayload;
   /** Validates an event. */
   readonly tick: (value: unknown) => Tick;
 }
@@ -70,10 +73,14 @@ export async function startBirpc(count: number, typing?: Typing): Promise<Sessio
   const validate = typing?.payload;
   return {
     workers: forked.list.map((w) => w.id),
-    echo:
-      validate === undefined
-        ? (worker, payload) => client(worker).echo(payload)
-        : async (worker, payload) => validate(await client(worker).echo(payload)),
+    echo: (worker, payload) => {
+      if (!('items' in payload)) {
+        const reply = client(worker).echoStr(payload);
+        return typing === undefined ? reply : reply.then(typing.strPayload);
+      }
+      const reply = client(worker).echo(payload);
+      return validate === undefined ? reply : reply.then(validate);
+    },
     run: (worker, job) => client(worker).run(job),
     publish: (tick) => {
       void group.broadcast.$callEvent('tick', tick);
@@ -89,6 +96,7 @@ export function birpcWorker(typing?: Typing): void {
   const rpc = createBirpc<PrimaryFunctions, WorkerFunctions>(
     {
       echo: typing === undefined ? (payload) => payload : typing.payload,
+      echoStr: typing === undefined ? (payload) => payload : typing.strPayload,
       run: (job) => runJob(job, api, events),
       tick:
         typing === undefined

@@ -2,6 +2,7 @@
 
 import { redisAdmin } from '../baselines/redis.js';
 import { COUNTER_INFLIGHT } from '../config.js';
+import { withCpu } from '../cpu.js';
 import { CheckError, expectReport } from '../payload.js';
 import type { ImplName, Session } from '../session.js';
 import type { Case } from './case.js';
@@ -42,7 +43,7 @@ function checkValues(values: number[], from: number, to: number, impl: ImplName)
 export const counterCase: Case = {
   id: 'F',
   title: `Shared counter (2 workers, ${COUNTER_INFLIGHT} in flight each)`,
-  about: `Both workers increment one counter by 1, ${COUNTER_INFLIGHT} increments in flight each (raw-json: a Map in the primary behind the hand-written RPC; redis: \`INCR\` through ioredis on 127.0.0.1:6379; clusterbus: \`bus.store('counter').increment(key, 1)\`). calls/s = all increments / the slower worker's time. Every value returned is checked: together they are exactly 1..total, and Redis's final value is read back.`,
+  about: `Both workers increment one counter by 1, ${COUNTER_INFLIGHT} increments in flight each (raw-json: a Map in the primary behind the hand-written RPC; redis: \`INCR\` through ioredis on 127.0.0.1:6379; clusterbus: \`bus.store('counter').increment(key, 1)\`). calls/s = all increments / the slower worker's time; CPU per increment: the primary's per increment of all, a worker's per increment of its own (the Redis server's own CPU is not counted). Every value returned is checked: together they are exactly 1..total, and Redis's final value is read back.`,
   workers: 2,
   impls: ['raw-json', 'redis', 'clusterbus'],
   async measure(session, impl, config) {
@@ -52,7 +53,18 @@ export const counterCase: Case = {
     try {
       await admin?.del(KEY);
       checkValues((await incrementAll(session, warmup)).values, 0, n * warmup, impl);
-      const { values, ms } = await incrementAll(session, calls);
+      const variant = `${n} workers`;
+      const {
+        result: { values, ms },
+        samples,
+      } = await withCpu(
+        session,
+        variant,
+        session.workers,
+        n * calls,
+        () => incrementAll(session, calls),
+        calls,
+      );
       const total = n * (warmup + calls);
       checkValues(values, n * warmup, total, impl);
       if (admin !== undefined) {
@@ -60,7 +72,7 @@ export const counterCase: Case = {
         if (final !== total) throw new CheckError(`redis: final value ${final}, expected ${total}`);
         await admin.del(KEY);
       }
-      return [{ variant: `${n} workers`, metric: 'calls/s', value: ((n * calls) / ms) * 1000 }];
+      return [{ variant, metric: 'calls/s', value: ((n * calls) / ms) * 1000 }, ...samples];
     } finally {
       admin?.disconnect();
     }

@@ -212,7 +212,10 @@ export class HubRouter {
     return candidates[this.anyCursor % candidates.length]!;
   }
 
-  /** Sends a request to every connected worker; one item per worker, its answer or its error. */
+  /**
+   * Sends a request to every connected worker; one item per worker, its answer or its error.
+   * One promise settles them all: each worker's request settles through callbacks.
+   */
   gather(
     method: string,
     payload: Encoded,
@@ -221,21 +224,30 @@ export class HubRouter {
     source: number,
   ): Promise<GatherItem[]> {
     const ids = this.connectedWorkers();
-    return Promise.all(
-      ids.map((id) =>
-        this.forward(this.workers.get(id)!, method, payload, source, {
-          timeoutMs,
-          signal,
-        }).then(
-          (r): GatherItem => {
+    if (ids.length === 0) return Promise.resolve([]);
+    return new Promise<GatherItem[]>((resolve) => {
+      const items = new Array<GatherItem>(ids.length);
+      let left = ids.length;
+      const settle = (index: number, item: GatherItem) => {
+        items[index] = item;
+        if (--left === 0) resolve(items);
+      };
+      for (let index = 0; index < ids.length; index++) {
+        const id = ids[index]!;
+        const frame: OutgoingRequest = { k: Kind.request, m: method, s: source };
+        copyPayload(frame, payload);
+        this.workers.get(id)!.peer.issue(
+          frame,
+          { to: id, timeoutMs, signal },
+          (response) => {
             const item: GatherItem = { w: id };
-            copyPayload(item, r);
-            return item;
+            copyPayload(item, response);
+            settle(index, item);
           },
-          (error: unknown): GatherItem => ({ w: id, e: toBusError(error, 'PROTOCOL').toJSON() }),
-        ),
-      ),
-    );
+          (error) => settle(index, { w: id, e: error.toJSON() }),
+        );
+      }
+    });
   }
 
   /** An event from worker `from`: to the other workers, and to the primary's subscribers. */
