@@ -11,10 +11,12 @@ import { EventEmitter } from 'eventemitter3';
 import type {
   Contract,
   EventInput,
-  EventPayload,
+  MatchingTopics,
   MethodName,
   MethodOutput,
+  PatternPayload,
   TopicName,
+  TopicPattern,
 } from '../contract.js';
 import type { Extension, Installed, PeerId, Peers, Side } from '../core/extension.js';
 import type {
@@ -39,7 +41,7 @@ import { Extensions } from './extensions.js';
 import { LocalLoop } from './local-loop.js';
 import { checkTarget } from './names.js';
 import { type BusOptions, type ResolvedCallOptions, resolveBusOptions } from './options.js';
-import { type AnySubscriber, PubSub } from './pubsub.js';
+import { type AnySubscriber, PubSub, type Subscription } from './pubsub.js';
 import { ReportSink } from './report.js';
 import { type AnyHandler, HandlerTable, type Responder, type SignalSource } from './serve.js';
 import { atCaller, callSite } from './stacks.js';
@@ -93,7 +95,15 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     this.callTimeoutMs = resolved.callTimeoutMs;
     this.table = new HandlerTable(this, contract, resolved, () => this.handlersChanged());
     this.handlers = this.table.handlers;
-    this.pubsub = new PubSub(this, contract, resolved, this.localLoop, (e) => this.report(e));
+    this.pubsub = new PubSub(
+      this,
+      contract,
+      resolved,
+      this.localLoop,
+      (e) => this.report(e),
+      (pattern, subscribed) => this.subscriptionsChanged(pattern, subscribed),
+      () => this.subscriptionsSynced(),
+    );
     this.subscribers = this.pubsub.subscribers;
     this.systemSubscribers = this.pubsub.systemSubscribers;
   }
@@ -125,6 +135,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
 
   /** Tells the routing side that the set of handled methods changed. */
   protected handlersChanged(): void {}
+
+  /** Tells the routing side that `pattern` got its first subscriber, or lost its last. */
+  protected subscriptionsChanged(_pattern: string, _subscribed: boolean): void {}
+
+  /** Resolves once the routing side has every subscription announced so far. */
+  protected subscriptionsSynced(): Promise<void> {
+    return Promise.resolve();
+  }
 
   // ------------------------------------------------------------------ RPC
 
@@ -309,20 +327,32 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   }
 
   /**
-   * Subscribes `handler` to `topic` in this process. It receives every event published on the
-   * topic by any process, validated against the topic's schema; an invalid one never reaches it
-   * and is reported as a `BAD_PAYLOAD` `error` event. A subscriber that throws or rejects is
-   * reported as `SUBSCRIBER_FAILED`; the others still run.
+   * Subscribes `handler` to `pattern` in this process: a topic of the contract, or a pattern with
+   * NATS subject semantics (`.` separates tokens, `*` matches one token, a last `>` one or more
+   * trailing tokens). It receives every event published on a matching topic by any process,
+   * validated against that topic's schema, with the concrete topic as `context.topic`; an invalid
+   * one never reaches it and is reported as a `BAD_PAYLOAD` `error` event. A subscriber that
+   * throws or rejects is reported as `SUBSCRIBER_FAILED`; the others still run. Its payload type
+   * is the union of the payload types of the topics the pattern matches, and a pattern that
+   * matches no topic of the contract is a compile error.
    *
-   * @returns a function that unsubscribes.
+   * @returns a function that unsubscribes; its `ready` resolves once the primary routes every
+   *   process's events to it (in a worker, the primary learns of it asynchronously: events
+   *   published elsewhere before that may be missed; anything this process sends after
+   *   subscribing reaches the primary after the subscription).
    * @throws {@link BusError} (synchronously) `CLOSED` once the bus is closed or closing;
-   *   `INVALID_ARGUMENT` for a topic not in the contract or a handler that is not a function.
+   *   `INVALID_ARGUMENT` for an invalid pattern (an empty token, `>` not last, a wildcard inside a
+   *   token), a pattern that matches no topic of the contract, or a handler that is not a
+   *   function; `LIMIT_EXCEEDED` past 10,000 distinct patterns in this process.
    */
-  subscribe<T extends TopicName<C>>(
-    topic: T,
-    handler: (payload: EventPayload<C, T>, context: EventContext) => void | Promise<void>,
-  ): () => void {
-    return this.pubsub.subscribe(topic, handler as AnySubscriber);
+  subscribe<const P extends string>(
+    pattern: P & TopicPattern<C, P>,
+    handler: (
+      payload: PatternPayload<C, P>,
+      context: EventContext<MatchingTopics<C, P>>,
+    ) => void | Promise<void>,
+  ): Subscription {
+    return this.pubsub.subscribe(pattern, handler as AnySubscriber);
   }
 
   /** Delivers an encoded event to this process's subscribers: see {@link PubSub.deliver}. */

@@ -30,6 +30,7 @@ import {
 } from './base.js';
 import { HubHandshake } from './hub-handshake.js';
 import { HubRouter, type WorkerEntry } from './hub-router.js';
+import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
 
 /** Events the primary's bus emits for the supervisor, besides {@link BusEvents}. */
 export interface PrimaryBusHooks {
@@ -133,6 +134,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
       renew: (entry) => this.makePeer(entry),
       gone: (id) => this.workerGone(id),
     });
+    this.systemHandle(SUBSCRIPTIONS_SYNC, () => undefined);
   }
 
   /** Ids of the workers whose bus is connected, ascending. */
@@ -174,13 +176,20 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   }
 
   private makePeer(entry: WorkerEntry): Peer {
+    // A new peer is a new bus (first link, or a hello after a bye): it starts subscribed to nothing.
+    this.router.subscriptions.removeWorker(entry.id);
     return new Peer(
       entry.link,
       `worker ${entry.id}`,
       {
         request: (peer, frame, call) => this.router.request(entry, peer, frame, call),
         event: (_peer, frame) => this.router.event(entry, frame),
-        control: (_peer, frame) => this.handshake.control(entry, frame),
+        control: (_peer, frame) => {
+          if (frame.k !== Kind.subscriptions) this.handshake.control(entry, frame);
+          else if (entry.pid !== undefined) this.router.subscriptions.update(entry.id, frame);
+          else
+            this.report(new BusError('PROTOCOL', `worker ${entry.id} subscribed before its hello`));
+        },
         invalid: (_peer, reason, code) =>
           this.report(new BusError(code ?? 'PROTOCOL', `from worker ${entry.id}: ${reason}`)),
         closed: (peer) => {
@@ -189,6 +198,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
           if (entry.peer === peer) {
             entry.connected = false;
             this.workers.delete(entry.id);
+            this.router.subscriptions.removeWorker(entry.id);
           }
           if (greeted) this.workerGone(entry.id);
         },
@@ -214,14 +224,20 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   }
 
   /**
-   * @internal What the hub holds for worker `id` (its peer, the methods it announced), for
+   * @internal What the hub holds for worker `id` (its peer, the methods and patterns it announced), for
    * tests through src/internal.ts; undefined for an unknown worker.
    */
-  inspectWorker(
-    id: number,
-  ): { readonly peer: Peer; readonly handles: ReadonlySet<string> } | undefined {
+  inspectWorker(id: number):
+    | {
+        readonly peer: Peer;
+        readonly handles: ReadonlySet<string>;
+        readonly patterns: ReadonlySet<string>;
+      }
+    | undefined {
     const entry = this.workers.get(id);
-    return entry === undefined ? undefined : { peer: entry.peer, handles: entry.handles };
+    if (entry === undefined) return undefined;
+    const patterns = this.router.subscriptions.patternsOf(id);
+    return { peer: entry.peer, handles: entry.handles, patterns };
   }
 
   /** @internal Marks a worker as draining (or not): `'any'` calls avoid it. */

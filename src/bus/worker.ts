@@ -21,6 +21,7 @@ import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.
 import type { Link } from '../transport/link.js';
 import { MAX_TIMER_MS } from '../util/duration.js';
 import { BaseBus, type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
+import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends BusOptions {
@@ -258,6 +259,20 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
   systemSend(topic: string, payload: unknown): boolean {
     if (!isSystemName(topic)) return false;
     return this.peer.send({ k: Kind.event, m: topic, s: this.self, ...encode(payload) });
+  }
+
+  protected override subscriptionsChanged(pattern: string, subscribed: boolean): void {
+    // At once, so the primary has it before anything this worker sends after subscribing.
+    this.peer.send(
+      subscribed
+        ? { k: Kind.subscriptions, a: [pattern] }
+        : { k: Kind.subscriptions, r: [pattern] },
+    );
+  }
+
+  protected override subscriptionsSynced(): Promise<void> {
+    // Answered after the primary applied every 'sub' frame sent before it (the link keeps order).
+    return this.systemCall(SUBSCRIPTIONS_SYNC, 'primary', undefined).then(() => undefined);
   }
 
   protected override handlersChanged(): void {
