@@ -17,6 +17,7 @@ import type {
   PatternPayload,
   TopicName,
   TopicPattern,
+  UnaryMethodName,
 } from '../contract.js';
 import type { Extension, Installed, PeerId, Peers, Side } from '../core/extension.js';
 import type {
@@ -173,7 +174,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    *   `ABORTED`, `BAD_INPUT`, `BAD_OUTPUT`, `NO_HANDLER`, `NO_TARGET`, `TARGET_EXITED`, `REMOTE`,
    *   `CLOSED` or `INVALID_ARGUMENT`. Its stack names the line that issued the call.
    */
-  async call<M extends MethodName<C>>(
+  async call<M extends UnaryMethodName<C>>(
     target: Target,
     method: M,
     ...args: CallArgs<C, M>
@@ -198,7 +199,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * @throws never synchronously; rejects only with `CLOSED`, `ABORTED`, `INVALID_ARGUMENT`, or
    *   (from a worker) `TIMEOUT` if the primary does not answer at all.
    */
-  async callAll<M extends MethodName<C>>(
+  async callAll<M extends UnaryMethodName<C>>(
     method: M,
     ...args: CallArgs<C, M>
   ): Promise<CallAllResult<MethodOutput<C, M>>[]> {

@@ -21,16 +21,13 @@ import { Peer } from '../protocol/peer.js';
 import { describeRequest, PendingCalls } from '../protocol/pending.js';
 import type { Link } from '../transport/link.js';
 import type { Membership } from '../transport/membership.js';
-import {
-  BaseBus,
-  type BusOptions,
-  isSystemName,
-  type ResolvedCallOptions,
-  type Responder,
-} from './base.js';
+import { type BusOptions, isSystemName, type ResolvedCallOptions, type Responder } from './base.js';
 import { HubHandshake } from './hub-handshake.js';
 import { HubRouter, type WorkerEntry } from './hub-router.js';
+import { HubStreams } from './hub-streams.js';
 import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
+import { StreamingBus } from './streaming.js';
+import type { StreamEndpoint } from './streams.js';
 
 /** Events the primary's bus emits for the supervisor, besides {@link BusEvents}. */
 export interface PrimaryBusHooks {
@@ -52,7 +49,7 @@ export interface PrimaryBusHooks {
  * a worker's, and the router every worker's messages go through. The app gets it as
  * `PrimaryBus` (`app.bus`), with the shared state's `store` and `lock` on it.
  */
-export class PrimaryCore<C extends Contract> extends BaseBus<C> {
+export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
   /** Always `'primary'`. */
   readonly self = 'primary' as const;
   /** Always `'hub'`. */
@@ -89,6 +86,16 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     this.callTimeoutMs,
   );
   private readonly workers = this.router.workers;
+  /** The streams of every worker link, the relays between workers, and the primary's own. */
+  private readonly streams = new HubStreams({
+    router: this.router,
+    localLoop: this.localLoop,
+    serve: (endpoint, frame, caller) => {
+      const serve = () => this.serveStream(endpoint, frame, caller);
+      this.held === undefined ? serve() : this.held.push(serve);
+    },
+    report: (error) => this.report(error),
+  });
   /** Hello, welcome, ready, handlers, bye. */
   private readonly handshake: HubHandshake;
   /** The primary's calls to itself, and the signals of the handlers serving them. */
@@ -144,7 +151,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
 
   /** Calls and inbound requests not yet settled, over every link, for leak checks. */
   get pendingCount(): number {
-    let n = this.local.size + this.localInbound.size;
+    let n = this.local.size + this.localInbound.size + this.streams.size;
     for (const w of this.workers.values()) n += w.peer.pendingCount + w.peer.inboundCount;
     return n;
   }
@@ -178,7 +185,8 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   private makePeer(entry: WorkerEntry): Peer {
     // A new peer is a new bus (first link, or a hello after a bye): it starts subscribed to nothing.
     this.router.subscriptions.removeWorker(entry.id);
-    return new Peer(
+    let streams: StreamEndpoint | undefined;
+    const peer = new Peer(
       entry.link,
       `worker ${entry.id}`,
       {
@@ -200,12 +208,16 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
             this.workers.delete(entry.id);
             this.router.subscriptions.removeWorker(entry.id);
           }
+          if (streams !== undefined) this.streams.detach(entry.id, streams);
           if (greeted) this.workerGone(entry.id);
         },
+        stream: (_peer, frame, refused) => streams?.receive(frame, refused),
       },
       'TARGET_EXITED',
       this.flowLimits,
     );
+    streams = this.streams.attach(entry, peer);
+    return peer;
   }
 
   /** Tells the listeners of {@link onWorkerGone}. */
@@ -300,6 +312,10 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     });
   }
 
+  protected openStream(...args: Parameters<HubStreams['open']>): ReturnType<HubStreams['open']> {
+    return this.streams.open(...args);
+  }
+
   protected gather(
     method: string,
     payload: Encoded,
@@ -375,6 +391,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     for (const c of this.localInbound.values())
       c.abort(new BusError('CLOSED', 'the bus was closed'));
     this.localInbound.clear();
+    this.streams.close();
     this.finishClose();
     return this.closed;
   }
