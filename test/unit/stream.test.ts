@@ -308,3 +308,14 @@ describe('bus.stream: misuse and hostile peers', () => {
     expect(primary.pendingCount).toBe(0);
   });
 });
+
+describe('stream methods in the contract fingerprint', () => {
+  it('tells two contracts apart by their stream schema', async () => {
+    const { fingerprint } = await import('../../src/protocol/fingerprint.js');
+    const a = defineContract({ methods: { rows: { stream: z.number() } } });
+    const b = defineContract({ methods: { rows: { stream: z.string() } } });
+    const c = defineContract({ methods: { rows: {} } });
+    expect(fingerprint(a).hash).not.toBe(fingerprint(b).hash);
+    expect(fingerprint(a).hash).not.toBe(fingerprint(c).hash);
+  });
+});
