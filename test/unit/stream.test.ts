@@ -233,6 +233,19 @@ describe('bus.stream: ending', () => {
     expect((await rejection(drain(fromPrimary))).code).toBe('TARGET_EXITED');
     expect((await rejection(drain(fromWorker))).code).toBe('TARGET_EXITED');
   });
+
+  it('the consumer dying stops the generators it was reading, in the primary and in another worker', async () => {
+    const h = await start(2);
+    const probes = [h.primary, ...h.workers].map(serve);
+    const fromPrimary = h.workers[0]!.stream('primary', 'forever');
+    const fromWorker = h.workers[0]!.stream(2, 'forever');
+    await fromPrimary.next();
+    await fromWorker.next();
+    h.kill(0);
+    await until(() => probes[0]!.finallyRan && probes[2]!.finallyRan);
+    expect((probes[0]!.aborted as BusError).code).toBe('TARGET_EXITED');
+    expect((probes[2]!.aborted as BusError).code).toBe('ABORTED');
+  });
 });
 
 describe('bus.stream: misuse and hostile peers', () => {
