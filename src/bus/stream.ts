@@ -79,8 +79,19 @@ export class ConsumerStream<T> implements AsyncIterableIterator<T>, ConsumerSink
     return this;
   }
 
-  /** The next item; opens the stream on the first call. */
-  next(): Promise<IteratorResult<T>> {
+  /**
+   * The next item; opens the stream on the first call. An async function, so that a rejection's
+   * stack names the line of the loop that awaited it (V8's async stack traces), as calls do.
+   */
+  async next(): Promise<IteratorResult<T>> {
+    try {
+      return await this.pull();
+    } catch (error) {
+      throw atCaller(error as BusError, this.site);
+    }
+  }
+
+  private pull(): Promise<IteratorResult<T>> {
     if (this.state === 'idle') this.start();
     if (this.buffer.length > 0) return this.take();
     if (this.state === 'ended') return this.finishEnded();
@@ -167,7 +178,7 @@ export class ConsumerStream<T> implements AsyncIterableIterator<T>, ConsumerSink
       if (this.state === 'open') this.handle?.cancel();
       this.finish();
       this.rejectWaiters(e);
-      return Promise.reject(atCaller(e, this.site));
+      return Promise.reject(e);
     }
     if (this.state === 'open') this.grant(bytes);
     else if (this.state === 'ended' && this.buffer.length === 0) {
@@ -201,7 +212,7 @@ export class ConsumerStream<T> implements AsyncIterableIterator<T>, ConsumerSink
   private finishEnded(): Promise<IteratorResult<T>> {
     const error = this.endError;
     this.finish();
-    return error === undefined ? Promise.resolve(DONE) : Promise.reject(atCaller(error, this.site));
+    return error === undefined ? Promise.resolve(DONE) : Promise.reject(error);
   }
 
   /** Ends the stream with `error`: tells the producer, rejects who waits, and the next `next()`. */
@@ -222,7 +233,7 @@ export class ConsumerStream<T> implements AsyncIterableIterator<T>, ConsumerSink
 
   private rejectWaiters(error: BusError): void {
     const waiters = this.waiters.splice(0);
-    for (const w of waiters) w.reject(atCaller(error, this.site));
+    for (const w of waiters) w.reject(error);
   }
 
   private finish(): void {

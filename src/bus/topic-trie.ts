@@ -16,6 +16,8 @@
 export const ONE = '*';
 /** The last token that matches one or more trailing tokens. */
 export const REST = '>';
+/** The longest topic or pattern, in characters (as long as any name on the wire). */
+export const MAX_PATTERN_LENGTH = 256;
 
 /**
  * Why `pattern` is not a valid subscription pattern, or `undefined` if it is one.
@@ -23,6 +25,9 @@ export const REST = '>';
  */
 export function patternProblem(pattern: string, concrete = false): string | undefined {
   if (typeof pattern !== 'string' || pattern.length === 0) return 'it is empty';
+  if (pattern.length > MAX_PATTERN_LENGTH) {
+    return `it is longer than ${MAX_PATTERN_LENGTH} characters`;
+  }
   if (/\s/.test(pattern)) return 'it contains whitespace';
   const tokens = pattern.split('.');
   for (let i = 0; i < tokens.length; i++) {

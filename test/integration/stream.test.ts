@@ -65,6 +65,11 @@ describe('streams between processes', () => {
     expect(expected).toBe(n);
     expect(await app.bus.call(w1, 'consume', { target: 'primary', n })).toEqual({ count: n, sum });
     expect(await app.bus.call(w1, 'consume', { target: w2, n })).toEqual({ count: n, sum });
+    let fromSlot = 0;
+    for await (const x of app.bus.stream({ slot: 1 }, 'count', { n: 10 })) fromSlot += x;
+    let fromAny = 0;
+    for await (const x of app.bus.stream('any', 'count', { n: 10 })) fromAny += x;
+    expect([fromSlot, fromAny]).toEqual([45, 45]);
   });
 
   it('streams 1,000,000 items to a slow consumer with flat memory on both sides', async () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { MAX_PATTERNS_PER_PROCESS } from '../../src/bus/pubsub.js';
 import { type BusError, defineContract } from '../../src/index.js';
 import { primaryBus } from '../../src/primary-bus.js';
-import { harnessPerTest, rawChannel, until } from './helpers.js';
+import { harnessPerTest, rawChannel, rejection, until } from './helpers.js';
 
 const contract = defineContract({
   events: {
@@ -141,6 +141,13 @@ describe('pattern subscriptions', () => {
       expect(() => bus.publish('cache.*', { key: 'x' })).toThrow(/is a pattern/);
       expect(bus.subscribers.size).toBe(0);
     });
+  });
+
+  it("a worker's sub.ready rejects with CLOSED when its bus closes first", async () => {
+    const h = await start(1);
+    const sub = h.workers[0]!.subscribe('cache.*', () => {});
+    await h.workers[0]!.close();
+    expect((await rejection(sub.ready)).code).toBe('CLOSED');
   });
 
   it('refuses topic names that are not concrete subjects in defineContract', () => {

@@ -234,6 +234,67 @@ describe('bus.stream: ending', () => {
     expect((await rejection(drain(fromWorker))).code).toBe('TARGET_EXITED');
   });
 
+  it('an item that cannot be sent ends the stream with its code, after the items before it', async () => {
+    const h = await start(1, { maxPayloadBytes: 1_000 });
+    h.workers[0]!.handle('count', async function* ({ n }) {
+      yield 1;
+      yield n;
+      yield 'x'.repeat(2_000) as unknown as number;
+    });
+    const seen: number[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const x of h.primary.stream(1, 'count', { n: 2 })) seen.push(x);
+      })(),
+    );
+    expect(seen).toEqual([1, 2]);
+    expect(error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it("the consumer's bus closing rejects its iteration with CLOSED and stops the generator", async () => {
+    const h = await start(1);
+    const probe = serve(h.primary);
+    const it = h.workers[0]!.stream('primary', 'forever');
+    await it.next();
+    const next = rejection(
+      (async () => {
+        for (;;) if ((await it.next()).done) return;
+      })(),
+    );
+    await h.workers[0]!.close();
+    expect((await next).code).toBe('CLOSED');
+    await until(() => probe.finallyRan);
+  });
+
+  it('a rejection names the line of the loop that awaited it, at once or later (a timeout)', async () => {
+    const h = await start(1);
+    serve(h.workers[0]!);
+    const src = new URL('../../src/', import.meta.url).pathname;
+    const firstOutsideSrc = (e: BusError) =>
+      e.stack
+        ?.split('\n')
+        .find(
+          (l) =>
+            l.trimStart().startsWith('at ') &&
+            !l.includes(src) &&
+            !l.includes('(node:') &&
+            !l.includes('rejection.ts'),
+        ) ?? '';
+    const now = await rejection(h.primary.stream(9, 'count', { n: 1 }).next());
+    expect(firstOutsideSrc(now), now.stack).toContain('stream.test.ts');
+    const it = h.primary.stream(1, 'forever', undefined, { timeoutMs: 50, windowItems: 1 });
+    await it.next();
+    h.pairs[0]!.b.stalled = true; // the worker's items stop arriving
+    const later = await rejection(
+      (async () => {
+        for (;;) await it.next();
+      })(),
+    );
+    h.pairs[0]!.b.resume();
+    expect(later.code).toBe('TIMEOUT');
+    expect(firstOutsideSrc(later), later.stack).toContain('stream.test.ts');
+  });
+
   it('the consumer dying stops the generators it was reading, in the primary and in another worker', async () => {
     const h = await start(2);
     const probes = [h.primary, ...h.workers].map(serve);
@@ -259,6 +320,8 @@ describe('bus.stream: misuse and hostile peers', () => {
     );
     // @ts-expect-error: 'count' streams: use stream
     expect((await rejection(bus.call(1, 'count', { n: 1 }))).message).toContain('use bus.stream');
+    // @ts-expect-error: nor callAll
+    expect((await rejection(bus.callAll('count', { n: 1 }))).code).toBe('INVALID_ARGUMENT');
     for (const options of [{ windowItems: 0 }, { windowBytes: 1.5 }, { timeoutMs: -1 }]) {
       expect((await rejection(bus.stream(1, 'count', { n: 1 }, options).next())).code).toBe(
         'INVALID_ARGUMENT',
@@ -319,6 +382,50 @@ describe('bus.stream: misuse and hostile peers', () => {
     expect(ends[0]!.e?.code).toBe('PROTOCOL');
     await primary.close();
     expect(primary.pendingCount).toBe(0);
+  });
+});
+
+describe('the primary relaying a stream between workers', () => {
+  it('stops a producer that sends items it was not granted (PROTOCOL), and reports it', async () => {
+    const { workerBus } = await import('../../src/connect.js');
+    const primary = primaryBus(contract, {}, { connected: () => {} });
+    const errors: BusError[] = [];
+    primary.on('error', (e) => errors.push(e));
+    const good = memoryPair();
+    primary.attachLink(1, good.a);
+    const consumer = workerBus(contract, good.b, 1, {}, () => {});
+    const raw = memoryPair();
+    primary.attachLink(2, raw.a);
+    const cancelled: number[] = [];
+    raw.b.onMessage((m) => {
+      const frames =
+        (m as { k: string; f?: unknown[] }).k === 'b' ? (m as { f: unknown[] }).f : [m];
+      for (const f of frames as Array<{ k: string; i: number }>) {
+        if (f.k === 'welcome') raw.b.send({ $cb: 1, k: 'ready', m: ['count'] }, () => {});
+        if (f.k === 'so')
+          for (let n = 0; n < 100; n++) raw.b.send({ $cb: 1, k: 'si', i: f.i, p: n }, () => {});
+        if (f.k === 'sx') cancelled.push(f.i);
+      }
+    });
+    raw.b.send({ $cb: 1, k: 'hello', pid: 2 }, () => {});
+    await until(() => primary.connectedWorkers().length === 2);
+    primary.release();
+    const seen: number[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const x of consumer.stream(2, 'count', { n: 1 }, { windowItems: 4 }))
+          seen.push(x);
+      })(),
+    );
+    expect(error.code).toBe('PROTOCOL');
+    expect(seen.length).toBeLessThanOrEqual(4);
+    expect(errors.some((e) => e.code === 'PROTOCOL' && e.message.includes('not granted'))).toBe(
+      true,
+    );
+    await until(() => cancelled.length === 1); // the relay told the hostile producer to stop
+    await consumer.close();
+    await primary.close();
+    expect(primary.pendingCount + consumer.pendingCount).toBe(0);
   });
 });
 

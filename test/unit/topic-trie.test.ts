@@ -53,6 +53,7 @@ describe('topic patterns (NATS subject semantics)', () => {
     ['ca*', 'inside'],
     ['a.b>', 'inside'],
     ['a b', 'whitespace'],
+    [`${'a.'.repeat(128)}b`, 'longer than 256'],
   ])('refuses %j (%s)', (p, why) => {
     expect(patternProblem(p)).toContain(why);
   });
