@@ -11,6 +11,7 @@ import { EventEmitter } from 'eventemitter3';
 import type {
   Contract,
   EventInput,
+  EventPayload,
   MatchingTopics,
   MethodName,
   MethodOutput,
@@ -328,31 +329,32 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   }
 
   /**
-   * Subscribes `handler` to `pattern` in this process: a topic of the contract, or a pattern with
-   * NATS subject semantics (`.` separates tokens, `*` matches one token, a last `>` one or more
-   * trailing tokens). It receives every event published on a matching topic by any process,
-   * validated against that topic's schema, with the concrete topic as `context.topic`; an invalid
-   * one never reaches it and is reported as a `BAD_PAYLOAD` `error` event. A subscriber that
-   * throws or rejects is reported as `SUBSCRIBER_FAILED`; the others still run. Its payload type
-   * is the union of the payload types of the topics the pattern matches, and a pattern that
-   * matches no topic of the contract is a compile error.
+   * Subscribes `handler` to a topic, or to a pattern with NATS subject semantics (`.` separates
+   * tokens, `*` matches one token, a last `>` one or more trailing tokens), in this process. It
+   * receives every event of a matching topic published by any process, validated against that
+   * topic's schema (an invalid one is reported as `BAD_PAYLOAD` on `error`), with the concrete
+   * topic as `context.topic`; its payload type is the union of the matching topics' payloads. One
+   * that throws or rejects is reported as `SUBSCRIBER_FAILED` (docs/patterns-and-streams.md).
    *
    * @returns a function that unsubscribes; its `ready` resolves once the primary routes every
-   *   process's events to it (in a worker, the primary learns of it asynchronously: events
-   *   published elsewhere before that may be missed; anything this process sends after
-   *   subscribing reaches the primary after the subscription).
+   *   process's events to it (a worker's subscription reaches the primary asynchronously).
    * @throws {@link BusError} (synchronously) `CLOSED` once the bus is closed or closing;
-   *   `INVALID_ARGUMENT` for an invalid pattern (an empty token, `>` not last, a wildcard inside a
-   *   token), a pattern that matches no topic of the contract, or a handler that is not a
+   *   `INVALID_ARGUMENT` for an invalid pattern (empty token, `>` not last, a wildcard inside a
+   *   token), one that matches no topic (also a compile error), or a handler that is not a
    *   function; `LIMIT_EXCEEDED` past 10,000 distinct patterns in this process.
    */
+  subscribe<T extends TopicName<C>>(
+    topic: T,
+    handler: (payload: EventPayload<C, T>, context: EventContext<T>) => void | Promise<void>,
+  ): Subscription;
   subscribe<const P extends string>(
     pattern: P & TopicPattern<C, P>,
     handler: (
       payload: PatternPayload<C, P>,
       context: EventContext<MatchingTopics<C, P>>,
     ) => void | Promise<void>,
-  ): Subscription {
+  ): Subscription;
+  subscribe(pattern: string, handler: (payload: never, context: never) => unknown): Subscription {
     return this.pubsub.subscribe(pattern, handler as AnySubscriber);
   }
 

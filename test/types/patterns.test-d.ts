@@ -6,11 +6,13 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import {
+  type Contract,
   defineContract,
   type MatchingTopics,
   type PatternPayload,
   type PrimaryBus,
   type TopicMatches,
+  type TopicName,
   type WorkerBus,
 } from '../../src/index.js';
 
@@ -203,6 +205,18 @@ describe('topic patterns (types)', () => {
     worker.subscribe('cache.*' as string, () => {});
     // @ts-expect-error: publishing stays to concrete topics
     worker.publish('cache.*', { key: 'k' });
+  });
+
+  it('keeps plain topic subscriptions working in code generic over the contract', () => {
+    function onEvery<C extends Contract>(bus: WorkerBus<C>, topics: TopicName<C>[]) {
+      for (const t of topics) {
+        bus.subscribe(t, (_payload, ctx) => {
+          const topic: TopicName<C> = ctx.topic;
+          return void topic;
+        });
+      }
+    }
+    onEvery(worker, ['audit', 'cache.user']);
   });
 
   it('stays precise for a contract of 100 topics', () => {
