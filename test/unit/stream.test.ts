@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type BusError, defineContract } from '../../src/index.js';
 import { primaryBus } from '../../src/primary-bus.js';
+import { encode, encodedSize } from '../../src/protocol/codec.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import { harnessPerTest, rejection, until } from './helpers.js';
 
@@ -91,8 +92,9 @@ describe('bus.stream: credit-based flow control', () => {
     const consumer = from === 'p' ? h.primary : h.workers[0]!;
     const it = consumer.stream(target, 'forever', undefined, { windowItems: 8 });
     await it.next();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(probes[target]!.produced).toBe(8); // the window, however fast it could go
+    await until(() => probes[target]!.produced === 8); // the window, however fast it could go
+    await new Promise((r) => setTimeout(r, 30));
+    expect(probes[target]!.produced).toBe(8); // and no further
     for (let i = 0; i < 2; i++) await it.next();
     await new Promise((r) => setTimeout(r, 30));
     expect(probes[target]!.produced).toBe(8); // under half a window consumed: no new credit
@@ -108,11 +110,16 @@ describe('bus.stream: credit-based flow control', () => {
     const h = await start(1);
     const probe = serve(h.workers[0]!);
     const it = h.primary.stream(1, 'forever', undefined, { windowBytes: 1_000 });
+    // The items the window allows, as the codec counts their size: sent while bytes are left.
+    let left = 1_000;
+    let allowed = 0;
+    while (left > 0) left -= encodedSize(encode({ i: allowed++, pad: 'x'.repeat(100) }));
+    expect(allowed).toBeGreaterThan(1);
+    expect(allowed).toBeLessThan(20);
     await it.next();
-    await new Promise((r) => setTimeout(r, 50));
-    // Each item is ~130 bytes of JSON: 1,000 bytes allow 8 (the 8th uses up the rest).
-    expect(probe.produced).toBeGreaterThanOrEqual(7);
-    expect(probe.produced).toBeLessThanOrEqual(9);
+    await until(() => probe.produced === allowed);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(probe.produced).toBe(allowed);
     await it.return?.();
   });
 });
