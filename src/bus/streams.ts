@@ -30,6 +30,14 @@ export const MAX_WINDOW_ITEMS = 65_536;
 /** The largest window in bytes a consumer may ask for (64 MiB). */
 export const MAX_WINDOW_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most streams open at once over one link in each direction: this process consuming from
+ * the other end, and the other end consuming from this one (relayed streams included). Past it
+ * a new stream is refused with `LIMIT_EXCEEDED`: by the consumer before it is sent, and by the
+ * producer's side for a peer that skips its bus.
+ */
+export const MAX_STREAMS_PER_LINK = 10_000;
+
 /** Where a stream's frames go: the link's peer, or the local loop. */
 export type StreamSend = (frame: Outgoing<StreamFrame>, bytes?: number) => boolean;
 
@@ -92,6 +100,7 @@ export class StreamEndpoint {
    */
   open(sink: ConsumerSink, frame: Omit<Outgoing<StreamOpenFrame>, 'i'>): number {
     if (this.closedWith !== undefined) throw this.closedWith;
+    if (this.consumers.size >= MAX_STREAMS_PER_LINK) throw tooMany(this.name);
     const id = this.nextId++;
     this.consumers.set(id, sink);
     const out = { ...frame, i: id } as Outgoing<StreamOpenFrame>;
@@ -133,6 +142,12 @@ export class StreamEndpoint {
         }
         if (refused !== undefined) {
           this.send({ k: Kind.streamEnd, i: frame.i, e: refused.toJSON() });
+          return;
+        }
+        if (this.producers.size >= MAX_STREAMS_PER_LINK) {
+          const error = tooMany(this.name);
+          this.owner.report(error);
+          this.send({ k: Kind.streamEnd, i: frame.i, e: error.toJSON() });
           return;
         }
         this.owner.open(this, frame);
@@ -179,6 +194,14 @@ export class StreamEndpoint {
     for (const c of consumers) c.end(error);
     for (const p of producers) p.cancel(error);
   }
+}
+
+function tooMany(name: string): BusError {
+  return new BusError(
+    'LIMIT_EXCEEDED',
+    `${MAX_STREAMS_PER_LINK} streams are already open with ${name}; stream refused`,
+    { data: { limit: 'streamsPerLink', value: MAX_STREAMS_PER_LINK } },
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Streamed responses over the in-memory harness: every route, flow control, every way to end. */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { MAX_STREAMS_PER_LINK } from '../../src/bus/streams.js';
 import { type BusError, defineContract } from '../../src/index.js';
 import { primaryBus } from '../../src/primary-bus.js';
 import { encode, encodedSize } from '../../src/protocol/codec.js';
@@ -390,6 +391,44 @@ describe('bus.stream: misuse and hostile peers', () => {
     await primary.close();
     expect(primary.pendingCount).toBe(0);
   });
+});
+
+describe('bounds', () => {
+  it(`refuses a stream past ${MAX_STREAMS_PER_LINK} open over one link with LIMIT_EXCEEDED, also from a peer that skips its bus`, async () => {
+    const h = await start(1);
+    serve(h.primary);
+    const open: Array<AsyncIterator<unknown>> = [];
+    const firsts: Array<Promise<unknown>> = [];
+    for (let i = 0; i < MAX_STREAMS_PER_LINK; i++) {
+      const it = h.workers[0]!.stream('primary', 'count', { n: 1e9 }, { windowItems: 1 });
+      open.push(it);
+      firsts.push(it.next());
+    }
+    const refused = await rejection(h.workers[0]!.stream('primary', 'count', { n: 1 }).next());
+    expect(refused.code).toBe('LIMIT_EXCEEDED');
+    // Every one of them opened and got its first item.
+    expect((await Promise.all(firsts)).length).toBe(MAX_STREAMS_PER_LINK);
+    // A worker that skips its bus: the primary refuses the one past the bound itself.
+    const ends: Array<{ i: number; e?: { code: string } }> = [];
+    h.pairs[0]!.b.onMessage((m) => {
+      const frames =
+        (m as { k: string; f?: unknown[] }).k === 'b' ? (m as { f: unknown[] }).f : [m];
+      for (const f of frames as Array<{ k: string; i: number; e?: { code: string } }>) {
+        if (f.k === 'se' && f.i === 1e9) ends.push(f);
+      }
+    });
+    const errors: BusError[] = [];
+    h.primary.on('error', (e) => errors.push(e));
+    h.pairs[0]!.b.send(
+      { $cb: 1, k: 'so', i: 1e9, m: 'count', c: 1, b: 100, p: { n: 1 } },
+      () => {},
+    );
+    await until(() => ends.length === 1);
+    expect(ends[0]!.e?.code).toBe('LIMIT_EXCEEDED');
+    expect(errors.map((e) => e.code)).toEqual(['LIMIT_EXCEEDED']);
+    await Promise.all(open.map((it) => it.return?.()));
+    await until(() => h.primary.pendingCount === 0 && h.workers[0]!.pendingCount === 0, 10_000);
+  }, 30_000);
 });
 
 describe('the primary relaying a stream between workers', () => {
