@@ -57,7 +57,8 @@ export abstract class StreamingBus<C extends Contract> extends BaseBus<C> {
    *   fails the stream schema), `REMOTE` (the generator threw, after the items it yielded before),
    *   `TARGET_EXITED` (the producer's process went), `BAD_INPUT`, `NO_HANDLER`, `NO_TARGET`,
    *   `CLOSED`, `INVALID_ARGUMENT` (misuse, on the first `next()`), `PAYLOAD_TOO_LARGE`,
-   *   `PROTOCOL`. In every case the remote generator is stopped.
+   *   `LIMIT_EXCEEDED` (10,000 streams open over the link), `OVERLOADED`, `PROTOCOL`. In every
+   *   case the remote generator is stopped.
    */
   stream<M extends StreamMethodName<C>>(
     target: Target,
