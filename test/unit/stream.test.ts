@@ -475,6 +475,44 @@ describe('the primary relaying a stream between workers', () => {
   });
 });
 
+describe('the primary relaying a stream between workers (a hostile consumer)', () => {
+  it('stops the stream of a consumer that grants credit past the largest window (PROTOCOL)', async () => {
+    const { workerBus } = await import('../../src/connect.js');
+    const primary = primaryBus(contract, {}, { connected: () => {} });
+    const errors: BusError[] = [];
+    primary.on('error', (e) => errors.push(e));
+    const raw = memoryPair();
+    primary.attachLink(1, raw.a);
+    const good = memoryPair();
+    primary.attachLink(2, good.a);
+    const producer = workerBus(contract, good.b, 2, {}, () => {});
+    const probe = serve(producer);
+    const ends: Array<{ e?: { code: string } }> = [];
+    raw.b.onMessage((m) => {
+      const frames =
+        (m as { k: string; f?: unknown[] }).k === 'b' ? (m as { f: unknown[] }).f : [m];
+      for (const f of frames as Array<{ k: string; i: number; e?: { code: string } }>) {
+        if (f.k === 'welcome') raw.b.send({ $cb: 1, k: 'ready', m: [] }, () => {});
+        if (f.k === 'se' && f.i === 5) ends.push(f);
+      }
+    });
+    raw.b.send({ $cb: 1, k: 'hello', pid: 1 }, () => {});
+    await until(() => primary.connectedWorkers().length === 2);
+    primary.release();
+    raw.b.send({ $cb: 1, k: 'so', i: 5, m: 'forever', t: 2, c: 1, b: 1_000 }, () => {});
+    await until(() => probe.produced === 1);
+    raw.b.send({ $cb: 1, k: 'sc', i: 5, c: 10_000_000, b: 0 }, () => {});
+    await until(() => ends.length === 1 && probe.finallyRan);
+    expect(ends[0]!.e?.code).toBe('PROTOCOL');
+    expect(errors.some((e) => e.code === 'PROTOCOL' && e.message.includes('largest window'))).toBe(
+      true,
+    );
+    await producer.close();
+    await primary.close();
+    expect(primary.pendingCount + producer.pendingCount).toBe(0);
+  });
+});
+
 describe('stream methods in the contract fingerprint', () => {
   it('tells two contracts apart by their stream schema', async () => {
     const { fingerprint } = await import('../../src/protocol/fingerprint.js');
