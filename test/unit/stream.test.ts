@@ -513,6 +513,30 @@ describe('the primary relaying a stream between workers (a hostile consumer)', (
   });
 });
 
+describe('startup', () => {
+  it("a worker's first stream reaches the handler the primary registers right after startup", async () => {
+    const { workerBus } = await import('../../src/connect.js');
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => {
+      ready = r;
+    });
+    const primary = primaryBus(contract, {}, { connected: () => ready() });
+    const pair = memoryPair();
+    primary.attachLink(1, pair.a);
+    const worker = workerBus(contract, pair.b, 1, {}, () => {});
+    await isReady;
+    const items = collect(worker.stream('primary', 'count', { n: 3 }));
+    await new Promise((r) => setTimeout(r, 20)); // it has reached the primary, which holds it
+    primary.handle('count', async function* ({ n }) {
+      for (let i = 0; i < n; i++) yield i;
+    });
+    primary.release(); // as startCluster does once every worker is ready
+    expect(await items).toEqual([0, 1, 2]);
+    await worker.close();
+    await primary.close();
+  });
+});
+
 describe('stream methods in the contract fingerprint', () => {
   it('tells two contracts apart by their stream schema', async () => {
     const { fingerprint } = await import('../../src/protocol/fingerprint.js');
