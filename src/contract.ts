@@ -5,6 +5,7 @@
  * @module
  */
 import type { z } from 'zod';
+import { patternProblem } from './bus/topic-trie.js';
 import { BusError } from './errors.js';
 import { describeValue } from './util/describe.js';
 import { readProperty as read } from './util/read.js';
@@ -14,13 +15,19 @@ export type Schema = z.ZodType;
 
 /**
  * One method of a contract: an optional input schema (omit it for a method that takes no input)
- * and an optional output schema (omit it for a method that returns nothing).
+ * and an optional output schema (omit it for a method that returns nothing), or, instead of
+ * `output`, a `stream` schema: a streamed response, each item of which it validates.
  */
 export interface MethodDef {
   /** The input schema; the receiving process validates every input with it (`BAD_INPUT`). */
   readonly input?: Schema;
   /** The output schema; the caller validates every result with it (`BAD_OUTPUT`). */
   readonly output?: Schema;
+  /**
+   * The schema of each item of a streamed response (`bus.stream`), instead of `output`: the
+   * handler is an async generator, and the consumer validates every item (`BAD_OUTPUT`).
+   */
+  readonly stream?: Schema;
 }
 
 /** What {@link defineContract} takes. */
@@ -128,13 +135,26 @@ export function defineContract<const D extends ContractDef>(def: D): Contract<D>
     if (typeof m !== 'object' || m === null) {
       throw new BusError('INVALID_ARGUMENT', `defineContract: method '${name}' must be an object`);
     }
-    for (const key of ['input', 'output'] as const) {
+    for (const key of ['input', 'output', 'stream'] as const) {
       if (m[key] !== undefined) checkSchema(`method '${name}'.${key}`, m[key]);
+    }
+    if (m.output !== undefined && m.stream !== undefined) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `defineContract: method '${name}' has both 'output' and 'stream': a streamed method declares 'stream' only`,
+      );
     }
     methods.set(name, Object.freeze({ ...m }));
   }
   for (const [name, schema] of Object.entries(def.events ?? {})) {
     checkName('event', name);
+    const problem = patternProblem(name, true);
+    if (problem !== undefined) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `defineContract: topic '${name}' is not a valid topic name (tokens separated by '.', as NATS subjects): ${problem}`,
+      );
+    }
     checkSchema(`event '${name}'`, schema);
     events.set(name, schema);
   }
@@ -224,3 +244,83 @@ export type ConfigInput<C extends Contract> = C['def']['config'] extends infer S
 export type ConfigValue<C extends Contract> = C['def']['config'] extends infer S extends Schema
   ? z.output<S>
   : undefined;
+
+// ---------------------------------------------------------------------------------------------
+// Topic patterns, at the type level: the topics of a contract a pattern matches.
+
+/**
+ * Whether topic `T` matches pattern `P`, token by token, with NATS subject semantics (`*` one
+ * token, a last `>` one or more tokens). Distributes over both.
+ */
+export type TopicMatches<P extends string, T extends string> = P extends '>'
+  ? T extends ''
+    ? false
+    : true
+  : P extends `*.${infer PR}`
+    ? T extends `${infer TH}.${infer TR}`
+      ? TH extends ''
+        ? false
+        : TopicMatches<PR, TR>
+      : false
+    : P extends '*'
+      ? T extends '' | `${string}.${string}`
+        ? false
+        : true
+      : P extends `${infer PH}.${infer PR}`
+        ? T extends `${PH}.${infer TR}`
+          ? TopicMatches<PR, TR>
+          : false
+        : [P] extends [T]
+          ? [T] extends [P]
+            ? true
+            : false
+          : false;
+
+/** The topics of contract `C` that pattern `P` matches (`never` if none). */
+export type MatchingTopics<C extends Contract, P extends string> = P extends string
+  ? { [T in TopicName<C>]: TopicMatches<P, T> extends true ? T : never }[TopicName<C>]
+  : never;
+
+/**
+ * What `subscribe` takes as its pattern: `P` itself when it matches a topic of `C`, `never`
+ * otherwise (so a pattern that matches no topic is a compile error).
+ */
+export type TopicPattern<C extends Contract, P extends string> = [MatchingTopics<C, P>] extends [
+  never,
+]
+  ? never
+  : P;
+
+/** What a subscriber to pattern `P` receives: the union of its matching topics' payloads. */
+export type PatternPayload<C extends Contract, P extends string> = EventPayload<
+  C,
+  MatchingTopics<C, P>
+>;
+
+// ---------------------------------------------------------------------------------------------
+// Streamed methods.
+
+/** The methods of `C` that declare `stream` (called with `bus.stream`). */
+export type StreamMethodName<C extends Contract> = {
+  [M in MethodName<C>]: Def<C, M> extends { readonly stream: Schema } ? M : never;
+}[MethodName<C>];
+
+/** The methods of `C` that do not stream (called with `bus.call` and `bus.callAll`). */
+export type UnaryMethodName<C extends Contract> = Exclude<MethodName<C>, StreamMethodName<C>>;
+
+/** What a consumer of stream method `M` gets for each item (zod's output type, after parsing). */
+export type StreamItem<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly stream: infer S extends Schema } ? z.output<S> : never;
+
+/** What the generator of stream method `M` yields (zod's input type of the stream schema). */
+export type HandlerStreamItem<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly stream: infer S extends Schema } ? z.input<S> : never;
+
+/**
+ * What a handler of method `M` returns: its output (or a promise of it), or, for a stream
+ * method, an async iterable of the stream schema's input type (an async generator).
+ */
+export type HandlerResult<C extends Contract, M extends MethodName<C>> =
+  Def<C, M> extends { readonly stream: infer S extends Schema }
+    ? AsyncIterable<z.input<S>>
+    : HandlerOutput<C, M> | Promise<HandlerOutput<C, M>>;

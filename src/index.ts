@@ -5,6 +5,7 @@
  */
 export { type BaseBus, type BusOptions, DEFAULT_CALL_TIMEOUT_MS } from './bus/base.js';
 export type { PrimaryCore } from './bus/primary.js';
+export type { Subscription } from './bus/pubsub.js';
 export type { WorkerCore } from './bus/worker.js';
 export type { ClusterConfig } from './config/hub.js';
 export type {
@@ -25,16 +26,25 @@ export {
   type EventPayload,
   type HandlerInput,
   type HandlerOutput,
+  type HandlerResult,
+  type HandlerStreamItem,
   type HasInput,
+  type MatchingTopics,
   type MethodDef,
   type MethodInput,
   type MethodName,
   type MethodOutput,
+  type PatternPayload,
   type Schema,
   type StoreInput,
   type StoreName,
   type StoreValue,
+  type StreamItem,
+  type StreamMethodName,
+  type TopicMatches,
   type TopicName,
+  type TopicPattern,
+  type UnaryMethodName,
 } from './contract.js';
 export type { PeerId, Side } from './core/extension.js';
 export type {
@@ -47,6 +57,8 @@ export type {
   HandlerContext,
   Origin,
   SlotTarget,
+  StreamArgs,
+  StreamOptions,
   Target,
 } from './core/types.js';
 export type {

@@ -12,9 +12,13 @@ import type {
   Contract,
   EventInput,
   EventPayload,
+  MatchingTopics,
   MethodName,
   MethodOutput,
+  PatternPayload,
   TopicName,
+  TopicPattern,
+  UnaryMethodName,
 } from '../contract.js';
 import type { Extension, Installed, PeerId, Peers, Side } from '../core/extension.js';
 import type {
@@ -40,7 +44,7 @@ import { LocalLoop } from './local-loop.js';
 import { checkTarget } from './names.js';
 import { BusObserver, OK_CODE } from './observe.js';
 import { type BusOptions, type ResolvedCallOptions, resolveBusOptions } from './options.js';
-import { type AnySubscriber, PubSub } from './pubsub.js';
+import { type AnySubscriber, PubSub, type Subscription } from './pubsub.js';
 import { ReportSink } from './report.js';
 import { type AnyHandler, HandlerTable, type Responder, type SignalSource } from './serve.js';
 import { atCaller, callSite } from './stacks.js';
@@ -103,7 +107,15 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
       this.observer,
     );
     this.handlers = this.table.handlers;
-    this.pubsub = new PubSub(this, contract, resolved, this.localLoop, (e) => this.report(e));
+    this.pubsub = new PubSub(
+      this,
+      contract,
+      resolved,
+      this.localLoop,
+      (e) => this.report(e),
+      (pattern, subscribed) => this.subscriptionsChanged(pattern, subscribed),
+      () => this.subscriptionsSynced(),
+    );
     this.subscribers = this.pubsub.subscribers;
     this.systemSubscribers = this.pubsub.systemSubscribers;
   }
@@ -136,6 +148,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   /** Tells the routing side that the set of handled methods changed. */
   protected handlersChanged(): void {}
 
+  /** Tells the routing side that `pattern` got its first subscriber, or lost its last. */
+  protected subscriptionsChanged(_pattern: string, _subscribed: boolean): void {}
+
+  /** Resolves once the routing side has every subscription announced so far. */
+  protected subscriptionsSynced(): Promise<void> {
+    return Promise.resolve();
+  }
+
   // ------------------------------------------------------------------ RPC
 
   /**
@@ -165,7 +185,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    *   `ABORTED`, `BAD_INPUT`, `BAD_OUTPUT`, `NO_HANDLER`, `NO_TARGET`, `TARGET_EXITED`, `REMOTE`,
    *   `CLOSED` or `INVALID_ARGUMENT`. Its stack names the line that issued the call.
    */
-  async call<M extends MethodName<C>>(
+  async call<M extends UnaryMethodName<C>>(
     target: Target,
     method: M,
     ...args: CallArgs<C, M>
@@ -195,7 +215,7 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * @throws never synchronously; rejects only with `CLOSED`, `ABORTED`, `INVALID_ARGUMENT`, or
    *   (from a worker) `TIMEOUT` if the primary does not answer at all.
    */
-  async callAll<M extends MethodName<C>>(
+  async callAll<M extends UnaryMethodName<C>>(
     method: M,
     ...args: CallArgs<C, M>
   ): Promise<CallAllResult<MethodOutput<C, M>>[]> {
@@ -333,20 +353,33 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   }
 
   /**
-   * Subscribes `handler` to `topic` in this process. It receives every event published on the
-   * topic by any process, validated against the topic's schema; an invalid one never reaches it
-   * and is reported as a `BAD_PAYLOAD` `error` event. A subscriber that throws or rejects is
-   * reported as `SUBSCRIBER_FAILED`; the others still run.
+   * Subscribes `handler` to a topic, or to a pattern with NATS subject semantics (`.` separates
+   * tokens, `*` matches one token, a last `>` one or more trailing tokens), in this process. It
+   * receives every event of a matching topic published by any process, validated against that
+   * topic's schema (an invalid one is reported as `BAD_PAYLOAD` on `error`), with the concrete
+   * topic as `context.topic`; its payload type is the union of the matching topics' payloads. One
+   * that throws or rejects is reported as `SUBSCRIBER_FAILED` (docs/patterns-and-streams.md).
    *
-   * @returns a function that unsubscribes.
+   * @returns a function that unsubscribes; its `ready` resolves once the primary routes every
+   *   process's events to it (a worker's subscription reaches the primary asynchronously).
    * @throws {@link BusError} (synchronously) `CLOSED` once the bus is closed or closing;
-   *   `INVALID_ARGUMENT` for a topic not in the contract or a handler that is not a function.
+   *   `INVALID_ARGUMENT` for an invalid pattern (empty token, `>` not last, a wildcard inside a
+   *   token), one that matches no topic (also a compile error), or a handler that is not a
+   *   function; `LIMIT_EXCEEDED` past 10,000 distinct patterns in this process.
    */
   subscribe<T extends TopicName<C>>(
     topic: T,
-    handler: (payload: EventPayload<C, T>, context: EventContext) => void | Promise<void>,
-  ): () => void {
-    return this.pubsub.subscribe(topic, handler as AnySubscriber);
+    handler: (payload: EventPayload<C, T>, context: EventContext<T>) => void | Promise<void>,
+  ): Subscription;
+  subscribe<const P extends string>(
+    pattern: P & TopicPattern<C, P>,
+    handler: (
+      payload: PatternPayload<C, P>,
+      context: EventContext<MatchingTopics<C, P>>,
+    ) => void | Promise<void>,
+  ): Subscription;
+  subscribe(pattern: string, handler: (payload: never, context: never) => unknown): Subscription {
+    return this.pubsub.subscribe(pattern, handler as AnySubscriber);
   }
 
   /** Delivers an encoded event to this process's subscribers: see {@link PubSub.deliver}. */

@@ -36,10 +36,13 @@ export class Caller {
    */
   prepare(what: string, method: string, options: CallOptions | undefined): ResolvedCallOptions {
     if (this.bus.isClosed) throw new BusError('CLOSED', `${what} '${method}': the bus is closed`);
-    if (!this.contract.methods.has(method)) {
+    const def = this.contract.methods.get(method);
+    if (def === undefined || def.stream !== undefined) {
       throw new BusError(
         'INVALID_ARGUMENT',
-        `${what}: '${method}' is not a method of the contract`,
+        def === undefined
+          ? `${what}: '${method}' is not a method of the contract`
+          : `${what}: '${method}' is a stream method: use bus.stream`,
       );
     }
     if (options !== undefined && (typeof options !== 'object' || options === null)) {

@@ -19,6 +19,7 @@ import {
 import type { InboundCall, OutgoingRequest, Peer } from '../protocol/peer.js';
 import type { Link } from '../transport/link.js';
 import { describeOrigin, isSystemName } from './base.js';
+import { HubSubscriptions } from './hub-subscriptions.js';
 
 /** A worker as the primary's bus sees it. */
 export interface WorkerEntry {
@@ -50,6 +51,8 @@ export interface RouterHost {
 export class HubRouter {
   /** Every attached worker, by id (connected or not yet). */
   readonly workers = new Map<number, WorkerEntry>();
+  /** The patterns each worker subscribes to: events go only where one matches. */
+  readonly subscriptions: HubSubscriptions;
   private anyCursor = 0;
 
   /**
@@ -59,7 +62,9 @@ export class HubRouter {
   constructor(
     private readonly host: RouterHost,
     private readonly callTimeoutMs: number,
-  ) {}
+  ) {
+    this.subscriptions = new HubSubscriptions((error) => host.report(error));
+  }
 
   /** Ids of the workers whose bus is connected, ascending. */
   connectedWorkers(): number[] {
@@ -272,12 +277,14 @@ export class HubRouter {
   }
 
   /**
-   * Sends an event frame to every connected worker but `except`. A worker whose queue is over
-   * `maxQueueBytes` is skipped and reported (`OVERLOADED` on the `error` event), never silently.
+   * Sends an event frame to every connected worker but `except` that subscribes to a pattern its
+   * topic matches. A worker whose queue is over `maxQueueBytes` is skipped and reported
+   * (`OVERLOADED` on the `error` event), never silently.
    */
   fanOut(frame: Omit<EventFrame, '$cb'>, except: number | undefined): void {
-    for (const w of this.workers.values()) {
-      if (!w.connected || w.id === except) continue;
+    this.subscriptions.subscribers(frame.m, (id) => {
+      const w = this.workers.get(id);
+      if (w === undefined || !w.connected || w.id === except) return;
       if (w.peer.overloaded) {
         this.host.report(
           new BusError(
@@ -285,9 +292,9 @@ export class HubRouter {
             `event '${frame.m}' not sent to worker ${w.id}: it is not keeping up (over maxQueueBytes waiting to be sent)`,
           ),
         );
-        continue;
+        return;
       }
       w.peer.send(frame);
-    }
+    });
   }
 }

@@ -21,15 +21,13 @@ import { Peer } from '../protocol/peer.js';
 import { describeRequest, PendingCalls } from '../protocol/pending.js';
 import type { Link } from '../transport/link.js';
 import type { Membership } from '../transport/membership.js';
-import {
-  BaseBus,
-  type BusOptions,
-  isSystemName,
-  type ResolvedCallOptions,
-  type Responder,
-} from './base.js';
+import { type BusOptions, isSystemName, type ResolvedCallOptions, type Responder } from './base.js';
 import { HubHandshake } from './hub-handshake.js';
 import { HubRouter, type WorkerEntry } from './hub-router.js';
+import { HubStreams } from './hub-streams.js';
+import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
+import { StreamingBus } from './streaming.js';
+import type { StreamEndpoint } from './streams.js';
 
 /** Events the primary's bus emits for the supervisor, besides {@link BusEvents}. */
 export interface PrimaryBusHooks {
@@ -51,7 +49,7 @@ export interface PrimaryBusHooks {
  * a worker's, and the router every worker's messages go through. The app gets it as
  * `PrimaryBus` (`app.bus`), with the shared state's `store` and `lock` on it.
  */
-export class PrimaryCore<C extends Contract> extends BaseBus<C> {
+export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
   /** Always `'primary'`. */
   readonly self = 'primary' as const;
   /** Always `'hub'`. */
@@ -88,6 +86,16 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     this.callTimeoutMs,
   );
   private readonly workers = this.router.workers;
+  /** The streams of every worker link, the relays between workers, and the primary's own. */
+  private readonly streams = new HubStreams({
+    router: this.router,
+    localLoop: this.localLoop,
+    serve: (endpoint, frame, caller) => {
+      const serve = () => this.serveStream(endpoint, frame, caller);
+      this.held === undefined ? serve() : this.held.push(serve);
+    },
+    report: (error) => this.report(error),
+  });
   /** Hello, welcome, ready, handlers, bye. */
   private readonly handshake: HubHandshake;
   /** The primary's calls to itself, and the signals of the handlers serving them. */
@@ -133,6 +141,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
       renew: (entry) => this.makePeer(entry),
       gone: (id) => this.workerGone(id),
     });
+    this.systemHandle(SUBSCRIPTIONS_SYNC, () => undefined);
   }
 
   /** Ids of the workers whose bus is connected, ascending. */
@@ -142,7 +151,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
 
   /** Calls and inbound requests not yet settled, over every link, for leak checks. */
   get pendingCount(): number {
-    let n = this.local.size + this.localInbound.size;
+    let n = this.local.size + this.localInbound.size + this.streams.size;
     for (const w of this.workers.values()) n += w.peer.pendingCount + w.peer.inboundCount;
     return n;
   }
@@ -181,13 +190,21 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   }
 
   private makePeer(entry: WorkerEntry): Peer {
-    return new Peer(
+    // A new peer is a new bus (first link, or a hello after a bye): it starts subscribed to nothing.
+    this.router.subscriptions.removeWorker(entry.id);
+    let streams: StreamEndpoint | undefined;
+    const peer = new Peer(
       entry.link,
       `worker ${entry.id}`,
       {
         request: (peer, frame, call) => this.router.request(entry, peer, frame, call),
         event: (_peer, frame) => this.router.event(entry, frame),
-        control: (_peer, frame) => this.handshake.control(entry, frame),
+        control: (_peer, frame) => {
+          if (frame.k !== Kind.subscriptions) this.handshake.control(entry, frame);
+          else if (entry.pid !== undefined) this.router.subscriptions.update(entry.id, frame);
+          else
+            this.report(new BusError('PROTOCOL', `worker ${entry.id} subscribed before its hello`));
+        },
         invalid: (_peer, reason, code) =>
           this.report(new BusError(code ?? 'PROTOCOL', `from worker ${entry.id}: ${reason}`)),
         closed: (peer) => {
@@ -196,13 +213,18 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
           if (entry.peer === peer) {
             entry.connected = false;
             this.workers.delete(entry.id);
+            this.router.subscriptions.removeWorker(entry.id);
           }
+          if (streams !== undefined) this.streams.detach(entry.id, streams);
           if (greeted) this.workerGone(entry.id);
         },
+        stream: (_peer, frame, refused) => streams?.receive(frame, refused),
       },
       'TARGET_EXITED',
       this.flowLimits,
     );
+    streams = this.streams.attach(entry, peer);
+    return peer;
   }
 
   /** Tells the listeners of {@link onWorkerGone}. */
@@ -221,14 +243,20 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   }
 
   /**
-   * @internal What the hub holds for worker `id` (its peer, the methods it announced), for
+   * @internal What the hub holds for worker `id` (its peer, the methods and patterns it announced), for
    * tests through src/internal.ts; undefined for an unknown worker.
    */
-  inspectWorker(
-    id: number,
-  ): { readonly peer: Peer; readonly handles: ReadonlySet<string> } | undefined {
+  inspectWorker(id: number):
+    | {
+        readonly peer: Peer;
+        readonly handles: ReadonlySet<string>;
+        readonly patterns: ReadonlySet<string>;
+      }
+    | undefined {
     const entry = this.workers.get(id);
-    return entry === undefined ? undefined : { peer: entry.peer, handles: entry.handles };
+    if (entry === undefined) return undefined;
+    const patterns = this.router.subscriptions.patternsOf(id);
+    return { peer: entry.peer, handles: entry.handles, patterns };
   }
 
   /** @internal Marks a worker as draining (or not): `'any'` calls avoid it. */
@@ -289,6 +317,10 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
         this.serve(this.localResponder, id, method, payload, 'primary', controller),
       );
     });
+  }
+
+  protected openStream(...args: Parameters<HubStreams['open']>): ReturnType<HubStreams['open']> {
+    return this.streams.open(...args);
   }
 
   protected gather(
@@ -366,6 +398,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     for (const c of this.localInbound.values())
       c.abort(new BusError('CLOSED', 'the bus was closed'));
     this.localInbound.clear();
+    this.streams.close();
     this.finishClose();
     return this.closed;
   }

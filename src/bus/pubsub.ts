@@ -14,14 +14,35 @@ import type { Encoded } from '../protocol/envelope.js';
 import type { LocalLoop } from './local-loop.js';
 import { describeOrigin, isSystemName } from './names.js';
 import type { PayloadLimits } from './options.js';
+import { isWildcard, matches, patternProblem, TopicTrie } from './topic-trie.js';
 
 /** A user's subscriber, as the bus keeps it. */
 export type AnySubscriber = (payload: unknown, ctx: EventContext) => unknown;
 
+/**
+ * The most distinct patterns (exact topics included) one process may subscribe to at once:
+ * `subscribe` past it throws `LIMIT_EXCEEDED`, and the hub ignores (and reports) a worker's
+ * announcement past it.
+ */
+export const MAX_PATTERNS_PER_PROCESS = 10_000;
+
+/** What `subscribe` returns: the unsubscribe function, and when the subscription is in effect. */
+export interface Subscription {
+  (): void;
+  /**
+   * Resolves once every process's events reach this subscription: at once in the primary; in a
+   * worker, once the primary has registered it (one round trip, started when `ready` is first
+   * read). Rejects with `CLOSED` or `TIMEOUT` if the primary cannot say.
+   */
+  readonly ready: Promise<void>;
+}
+
 /** The subscribers of one bus, user and system, and delivering events to them. */
 export class PubSub {
-  /** The user's subscribers, by topic. */
+  /** The user's subscribers, by pattern (a topic, or a pattern with wildcards). */
   readonly subscribers = new Map<string, Set<AnySubscriber>>();
+  /** The patterns of {@link subscribers}, to find those an event's topic matches. */
+  private readonly patterns = new TopicTrie<string>();
   /** The system subscribers, by topic (`$…`). */
   readonly systemSubscribers = new Map<string, Set<SystemSubscriber>>();
   private readonly maxPayloadBytes: number;
@@ -30,6 +51,7 @@ export class PubSub {
   /**
    * @param localLoop - where this process's own publishes are delivered from.
    * @param report - where what has nobody to reject goes (the bus's `error` event).
+   * @param changed - a pattern got its first subscriber (`true`) or lost its last (`false`).
    */
   constructor(
     private readonly bus: { readonly isClosed: boolean },
@@ -37,6 +59,8 @@ export class PubSub {
     limits: PayloadLimits,
     private readonly localLoop: LocalLoop,
     private readonly report: (error: BusError) => void,
+    private readonly changed: (pattern: string, subscribed: boolean) => void = () => {},
+    private readonly sync: () => Promise<void> = () => Promise.resolve(),
   ) {
     this.maxPayloadBytes = limits.maxPayloadBytes;
     this.maxDepth = limits.maxDepth;
@@ -50,7 +74,13 @@ export class PubSub {
     if (this.bus.isClosed) throw new BusError('CLOSED', `publish '${topic}': the bus is closed`);
     const schema = this.contract.events.get(topic);
     if (schema === undefined) {
-      throw new BusError('INVALID_ARGUMENT', `publish: '${topic}' is not a topic of the contract`);
+      const wildcard = typeof topic === 'string' && patternProblem(topic, true) !== undefined;
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        wildcard && patternProblem(topic) === undefined
+          ? `publish: '${topic}' is a pattern; publish to a concrete topic of the contract`
+          : `publish: '${topic}' is not a topic of the contract`,
+      );
     }
     const parsed = schema.safeParse(payload);
     if (!parsed.success) {
@@ -66,24 +96,70 @@ export class PubSub {
   }
 
   /**
-   * Subscribes the user's `handler` to `topic`; returns a function that unsubscribes.
-   * @throws a `BusError` `CLOSED` or `INVALID_ARGUMENT`, as `subscribe` documents.
+   * Subscribes the user's `handler` to `pattern` (a topic, or a pattern with NATS wildcards);
+   * returns a function that unsubscribes.
+   * @throws a `BusError` `CLOSED`, `INVALID_ARGUMENT` or `LIMIT_EXCEEDED`, as `subscribe` documents.
    */
-  subscribe(topic: string, handler: AnySubscriber): () => void {
-    if (this.bus.isClosed) throw new BusError('CLOSED', `subscribe '${topic}': the bus is closed`);
-    if (!this.contract.events.has(topic)) {
+  subscribe(pattern: string, handler: AnySubscriber): Subscription {
+    if (this.bus.isClosed)
+      throw new BusError('CLOSED', `subscribe '${pattern}': the bus is closed`);
+    const problem = typeof pattern === 'string' ? patternProblem(pattern) : 'it is not a string';
+    if (problem !== undefined) {
       throw new BusError(
         'INVALID_ARGUMENT',
-        `subscribe: '${topic}' is not a topic of the contract`,
+        `subscribe: '${pattern}' is not a valid pattern: ${problem}`,
+      );
+    }
+    if (!isWildcard(pattern) ? !this.contract.events.has(pattern) : !this.matchesSome(pattern)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        isWildcard(pattern)
+          ? `subscribe: '${pattern}' matches no topic of the contract`
+          : `subscribe: '${pattern}' is not a topic of the contract`,
       );
     }
     if (typeof handler !== 'function') {
       throw new BusError(
         'INVALID_ARGUMENT',
-        `subscribe: the handler of '${topic}' must be a function`,
+        `subscribe: the handler of '${pattern}' must be a function`,
       );
     }
-    return add(this.subscribers, topic, handler);
+    let set = this.subscribers.get(pattern);
+    if (set === undefined) {
+      if (this.subscribers.size >= MAX_PATTERNS_PER_PROCESS) {
+        throw new BusError(
+          'LIMIT_EXCEEDED',
+          `subscribe '${pattern}': this process already subscribes to ${MAX_PATTERNS_PER_PROCESS} patterns`,
+          { data: { limit: 'patternsPerProcess', value: MAX_PATTERNS_PER_PROCESS } },
+        );
+      }
+      set = new Set();
+      this.subscribers.set(pattern, set);
+      this.patterns.add(pattern, pattern);
+      this.changed(pattern, true);
+    }
+    set.add(handler);
+    const off = () => {
+      const current = this.subscribers.get(pattern);
+      if (current?.delete(handler) && current.size === 0) {
+        this.subscribers.delete(pattern);
+        this.patterns.remove(pattern, pattern);
+        if (!this.bus.isClosed) this.changed(pattern, false);
+      }
+    };
+    let ready: Promise<void> | undefined;
+    return Object.defineProperty(off, 'ready', {
+      get: () => {
+        ready ??= this.sync();
+        return ready;
+      },
+    }) as Subscription;
+  }
+
+  /** Whether wildcard `pattern` matches a topic of the contract. */
+  private matchesSome(pattern: string): boolean {
+    for (const topic of this.contract.events.keys()) if (matches(pattern, topic)) return true;
+    return false;
   }
 
   /** Subscribes to system topic `name` (`$…`); returns a function that unsubscribes. */
@@ -94,6 +170,7 @@ export class PubSub {
   /** Unsubscribes everyone (on close). */
   clear(): void {
     this.systemSubscribers.clear();
+    for (const pattern of this.subscribers.keys()) this.patterns.remove(pattern, pattern);
     this.subscribers.clear();
   }
 
@@ -108,7 +185,7 @@ export class PubSub {
       this.deliverSystem(topic, payload, source);
       return;
     }
-    if (!this.subscribers.has(topic)) return;
+    if (!this.patterns.has(topic)) return;
     if (deferred) this.localLoop.post(() => this.dispatchEvent(topic, payload, source));
     else this.dispatchEvent(topic, payload, source);
   }
@@ -118,12 +195,17 @@ export class PubSub {
    * itself waits to be sent to the other processes.
    */
   deliverOwn(topic: string, encoded: Encoded, self: Origin): void {
-    this.deliver(topic, this.subscribers.has(topic) ? cloneEncoded(encoded) : encoded, self, true);
+    this.deliver(topic, this.patterns.has(topic) ? cloneEncoded(encoded) : encoded, self, true);
   }
 
   private dispatchEvent(topic: string, payload: Encoded, source: Origin): void {
-    const set = this.subscribers.get(topic);
-    if (set === undefined || this.bus.isClosed) return;
+    if (this.bus.isClosed) return;
+    const sets: Set<AnySubscriber>[] = [];
+    this.patterns.match(topic, (pattern) => {
+      const set = this.subscribers.get(pattern);
+      if (set !== undefined) sets.push(set);
+    });
+    if (sets.length === 0) return;
     const schema = this.contract.events.get(topic);
     if (schema === undefined) {
       this.report(
@@ -155,7 +237,7 @@ export class PubSub {
       return;
     }
     const ctx: EventContext = { topic, source };
-    for (const subscriber of [...set]) {
+    for (const subscriber of sets.length === 1 ? [...sets[0]!] : sets.flatMap((set) => [...set])) {
       try {
         const r = subscriber(value, ctx);
         if (r instanceof Promise) r.catch((error: unknown) => this.subscriberFailed(topic, error));

@@ -172,12 +172,14 @@ export class HandlerTable {
     }
     const def = this.contract.methods.get(method);
     const handler = this.handlers.get(method);
-    if (def === undefined || handler === undefined) {
+    if (def === undefined || handler === undefined || def.stream !== undefined) {
       throw new BusError(
         'NO_HANDLER',
         def === undefined
           ? `${describeOrigin(this.bus.self)} has no method '${method}' in its contract`
-          : `${describeOrigin(this.bus.self)} has no handler for '${method}'`,
+          : def.stream !== undefined
+            ? `'${method}' is a stream method on ${describeOrigin(this.bus.self)}: call it with bus.stream`
+            : `${describeOrigin(this.bus.self)} has no handler for '${method}'`,
       );
     }
     let input: unknown;

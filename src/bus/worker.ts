@@ -13,14 +13,20 @@ import {
   type EventFrame,
   type GatherItem,
   Kind,
+  type Outgoing,
   PRIMARY_ID,
+  type StreamOpenFrame,
   type WelcomeFrame,
 } from '../protocol/envelope.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.js';
 import type { Link } from '../transport/link.js';
 import { MAX_TIMER_MS } from '../util/duration.js';
-import { BaseBus, type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
+import { type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
+import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
+import type { StreamHandle } from './stream.js';
+import { StreamingBus } from './streaming.js';
+import { type ConsumerSink, StreamEndpoint } from './streams.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends BusOptions {
@@ -55,7 +61,7 @@ const GATHER_GRACE_MS = 1_000;
  * through the primary. `connect()` returns it as `WorkerBus`, with its extensions' APIs on it
  * (`store`, `lock`, `config`, `health`, drain).
  */
-export class WorkerCore<C extends Contract> extends BaseBus<C> {
+export class WorkerCore<C extends Contract> extends StreamingBus<C> {
   /** This worker's id (Node's `cluster.worker.id`). */
   readonly self: number;
   /** Always `'worker'`. */
@@ -71,6 +77,8 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
     setDraining: () => {},
   };
   private readonly peer: Peer;
+  /** The streams over the link to the primary, both ways. */
+  private readonly streams: StreamEndpoint;
   private announceQueued = false;
   private slotValue = 0;
   private readonly manualReady: boolean;
@@ -121,8 +129,10 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
         },
         invalid: (_peer, reason, code) =>
           this.report(new BusError(code ?? 'PROTOCOL', `from the primary: ${reason}`)),
+        stream: (_peer, frame, refused) => this.streams.receive(frame, refused),
         closed: () => {
           this.closing = true;
+          this.streams.close(new BusError('CLOSED', 'the link to the primary closed'));
           for (const l of [...this.goneListeners]) l(HUB_ID);
           this.goneListeners.clear();
           this.finishClose();
@@ -131,6 +141,18 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
       'CLOSED',
       this.flowLimits,
     );
+    this.streams = new StreamEndpoint('the primary', (f, b) => this.peer.send(f, b), {
+      open: (endpoint, frame) => {
+        if (isSystemName(frame.m)) {
+          const error = forged(`stream '${frame.m}'`, frame.s);
+          endpoint.send({ k: Kind.streamEnd, i: frame.i, e: error.toJSON() });
+          this.report(error);
+          return;
+        }
+        this.serveStream(endpoint, frame, origin(frame.s));
+      },
+      report: (error) => this.report(error),
+    });
     const contractPrint = fingerprint(contract);
     this.peer.send({
       k: Kind.hello,
@@ -199,7 +221,7 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
 
   /** Calls and inbound requests not yet settled, for leak checks. */
   get pendingCount(): number {
-    return this.peer.pendingCount + this.peer.inboundCount;
+    return this.peer.pendingCount + this.peer.inboundCount + this.streams.size;
   }
 
   protected route(
@@ -224,6 +246,34 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     });
+  }
+
+  protected openStream(
+    target: Target,
+    method: string,
+    payload: Encoded,
+    sink: ConsumerSink,
+    items: number,
+    bytes: number,
+  ): StreamHandle {
+    if (this.peer.overloaded) {
+      throw new BusError('OVERLOADED', `stream '${method}': the primary is not keeping up`);
+    }
+    const frame: Omit<Outgoing<StreamOpenFrame>, 'i'> = {
+      k: Kind.streamOpen,
+      m: method,
+      c: items,
+      b: bytes,
+    };
+    copyPayload(frame, payload);
+    if (typeof target === 'object') frame.n = target.slot;
+    else if (target !== 'primary') frame.t = target;
+    const streams = this.streams;
+    const id = streams.open(sink, frame);
+    return {
+      credit: (c, b) => streams.send({ k: Kind.streamCredit, i: id, c, b }),
+      cancel: () => streams.cancelConsumer(id),
+    };
   }
 
   protected gather(
@@ -263,6 +313,20 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
   systemSend(topic: string, payload: unknown): boolean {
     if (!isSystemName(topic)) return false;
     return this.peer.send({ k: Kind.event, m: topic, s: this.self, ...encode(payload) });
+  }
+
+  protected override subscriptionsChanged(pattern: string, subscribed: boolean): void {
+    // At once, so the primary has it before anything this worker sends after subscribing.
+    this.peer.send(
+      subscribed
+        ? { k: Kind.subscriptions, a: [pattern] }
+        : { k: Kind.subscriptions, r: [pattern] },
+    );
+  }
+
+  protected override subscriptionsSynced(): Promise<void> {
+    // Answered after the primary applied every 'sub' frame sent before it (the link keeps order).
+    return this.systemCall(SUBSCRIPTIONS_SYNC, 'primary', undefined).then(() => undefined);
   }
 
   protected override handlersChanged(): void {

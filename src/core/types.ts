@@ -6,7 +6,7 @@
 import type {
   Contract,
   HandlerInput,
-  HandlerOutput,
+  HandlerResult,
   HasInput,
   MethodInput,
   MethodName,
@@ -67,16 +67,52 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
 }
 
-/** A handler of method `M`: sync or async; what it throws reaches the caller as `REMOTE`. */
+/**
+ * A handler of method `M`: sync or async; what it throws reaches the caller as `REMOTE`. For a
+ * stream method (declared with `stream`), an async generator (or any function returning an
+ * async iterable) of the stream schema's input type.
+ */
 export type Handler<C extends Contract, M extends MethodName<C>> = (
   input: HandlerInput<C, M>,
   context: HandlerContext,
-) => HandlerOutput<C, M> | Promise<HandlerOutput<C, M>>;
+) => HandlerResult<C, M>;
 
-/** What a subscriber gets besides the payload. */
-export interface EventContext {
-  /** The topic. */
-  readonly topic: string;
+/** Options of `bus.stream` (see docs/patterns-and-streams.md). */
+export interface StreamOptions {
+  /**
+   * Reject the iteration with `TIMEOUT` if the next item (or the end) does not arrive within this
+   * many ms of the consumer asking for it (items already received count as arrived); the remote
+   * generator is stopped. It bounds each wait, not the whole stream.
+   * @default the bus's `callTimeoutMs` (30_000)
+   */
+  readonly timeoutMs?: number;
+  /** Aborting it rejects the iteration with `ABORTED` and stops the remote generator. */
+  readonly signal?: AbortSignal;
+  /**
+   * The window in items: at most this many items are asked for and not yet consumed (in flight
+   * or buffered here), so the producer runs only that far ahead. 1 to 65,536.
+   * @default 64
+   */
+  readonly windowItems?: number;
+  /**
+   * The window in bytes (of JSON, as `maxPayloadBytes` counts): the producer stops sending once
+   * this many bytes are in flight or buffered and not consumed (one item may overshoot it).
+   * 1 to 64 MiB.
+   * @default 1_048_576 (1 MiB)
+   */
+  readonly windowBytes?: number;
+}
+
+/** The arguments of `bus.stream` after the method: the input (omitted if none), then options. */
+export type StreamArgs<C extends Contract, M extends MethodName<C>> =
+  HasInput<C, M> extends true
+    ? [input: MethodInput<C, M>, options?: StreamOptions]
+    : [input?: undefined, options?: StreamOptions];
+
+/** What a subscriber gets besides the payload. `T`: the topics its pattern matches. */
+export interface EventContext<T extends string = string> {
+  /** The concrete topic the event was published on (never a pattern). */
+  readonly topic: T;
   /** Who published: `'primary'` or a worker id. */
   readonly source: Origin;
 }

@@ -7,6 +7,9 @@
  */
 import type { BusErrorJSON } from '../errors.js';
 import { MAX_TIMER_MS } from '../util/duration.js';
+import { type StreamFrame, streamFrameProblem } from './stream-frames.js';
+
+export type * from './stream-frames.js';
 
 /** The marker key. Never starts with `NODE_` (Node diverts those to `internalMessage`). */
 export const MARKER = '$cb';
@@ -30,6 +33,12 @@ export const PROTOCOL_VERSION = 1;
  * | `welcome` | `w` the worker's id, `e` a refusal, `x` the extensions' parts (`{ [extension]: data }`, encoded `p`/`q`) |
  * | `ready`, `hdl` | `m` method names |
  * | `b` | `f` frames, without marker |
+ * | `sub` | `a` patterns subscribed, `r` patterns unsubscribed (each a topic pattern) |
+ * | `so` | `i` stream id (the consumer's, per link and direction), `m`, `t`, `n`, `s` as `req`, `c` item credit, `b` byte credit, `p`/`q` input |
+ * | `si` | `i` stream id, `p`/`q` one item |
+ * | `se` | `i` stream id, `e` the error that ended it (absent: it completed) |
+ * | `sc` | `i` stream id, `c` more item credit, `b` more byte credit |
+ * | `sx` | `i` stream id |
  *
  * A payload `p`/`q` is the codec's (src/protocol/codec.ts): superjson's `json` and `meta`.
  * System method and topic names are `$<extension>.<verb>` (src/core/extension.ts).
@@ -60,6 +69,18 @@ export const Kind = {
   bye: 'bye',
   /** Several frames coalesced into one IPC message (`f`: the frames, in order, without marker). */
   batch: 'b',
+  /** worker -> primary: topic patterns this worker's bus subscribed to, or no longer does. */
+  subscriptions: 'sub',
+  /** consumer -> producer: open a stream (a streamed response) with its first credit. */
+  streamOpen: 'so',
+  /** producer -> consumer: one item of a stream. */
+  streamItem: 'si',
+  /** producer -> consumer: the stream ended (completed, or with an error). */
+  streamEnd: 'se',
+  /** consumer -> producer: more credit (items and bytes the consumer asks for). */
+  streamCredit: 'sc',
+  /** consumer -> producer: the consumer stopped; stop the generator. */
+  streamCancel: 'sx',
 } as const;
 
 /** A frame kind. */
@@ -166,8 +187,31 @@ export interface ByeFrame extends Base {
   k: typeof Kind.bye;
 }
 
+export interface SubscriptionsFrame extends Base {
+  k: typeof Kind.subscriptions;
+  /** Patterns now subscribed to. */
+  a?: string[];
+  /** Patterns no longer subscribed to. */
+  r?: string[];
+}
+
+/** Frames a peer hands to its owner untouched. */
+export type ControlFrame =
+  | HelloFrame
+  | WelcomeFrame
+  | HandlersFrame
+  | ByeFrame
+  | SubscriptionsFrame;
+
+/** Whether `frame` is one of a stream's. */
+export function isStreamFrame(frame: Frame): frame is StreamFrame {
+  return frame.k.length === 2 && frame.k[0] === 's' && frame.k !== 'sub';
+}
+
 /** Every frame of the protocol. */
 export type Frame =
+  | SubscriptionsFrame
+  | StreamFrame
   | HelloFrame
   | WelcomeFrame
   | RequestFrame
@@ -294,6 +338,21 @@ function parseBody(f: Record<string, unknown>): Parsed {
       break;
     case Kind.bye:
       break;
+    case Kind.subscriptions:
+      if (f.a !== undefined && !(Array.isArray(f.a) && f.a.every(isName)))
+        return bad('subscriptions frame with a malformed pattern list');
+      if (f.r !== undefined && !(Array.isArray(f.r) && f.r.every(isName)))
+        return bad('subscriptions frame with a malformed pattern list');
+      break;
+    case Kind.streamOpen:
+    case Kind.streamItem:
+    case Kind.streamEnd:
+    case Kind.streamCredit:
+    case Kind.streamCancel: {
+      const problem = streamFrameProblem(f);
+      if (problem !== undefined) return bad(problem);
+      break;
+    }
     case Kind.batch:
       if (!Array.isArray(f.f) || f.f.length === 0) return bad('batch without frames');
       break;

@@ -50,8 +50,10 @@ export function fingerprint(contract: Contract): Fingerprint {
   if (cached !== undefined) return cached;
   const entries: Record<string, string> = {};
   for (const [name, def] of contract.methods) {
+    // A stream method's item schema counts too (absent for the others: their hashes unchanged).
+    const stream = def.stream === undefined ? '' : `|stream:${schemaText(def.stream, 'output')}`;
     entries[`method:${name}`] = hash(
-      `${schemaText(def.input, 'input')}|${schemaText(def.output, 'output')}`,
+      `${schemaText(def.input, 'input')}|${schemaText(def.output, 'output')}${stream}`,
     );
   }
   for (const [topic, schema] of contract.events) {

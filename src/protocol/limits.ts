@@ -7,7 +7,7 @@
  */
 import { BusError, type BusErrorCode } from '../errors.js';
 import { checkEncoded, checkValue, DEFAULT_MAX_DEPTH, type PayloadLimits } from './codec.js';
-import type { GatherItem } from './envelope.js';
+import type { GatherItem, StreamFrame } from './envelope.js';
 
 /** Bounds of coalescing, of the outbound queue, and of what is received. */
 export interface FlowLimits {
@@ -94,4 +94,20 @@ export function checkGather<P extends { readonly name: string }>(
     handlers.invalid(from, error.message, error.code);
   }
   return undefined;
+}
+
+/**
+ * Checks a stream's frame: an open's input and an item's payload against the limits, the rest as
+ * a small value. Returns the refusal (saying who sent what), or undefined if within.
+ */
+export function checkStreamFrame(
+  frame: StreamFrame,
+  limits: PayloadLimits,
+  from: string,
+): BusError | undefined {
+  const refused =
+    frame.k === 'so' || frame.k === 'si'
+      ? checkEncoded(frame, limits)
+      : errorOverLimits(frame, limits);
+  return refused === undefined ? undefined : refusal(`a '${frame.k}' frame`, from, refused);
 }

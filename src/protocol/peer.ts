@@ -10,13 +10,12 @@ import { BusError, type BusErrorCode } from '../errors.js';
 import type { Link } from '../transport/link.js';
 import { checkEncoded, checkValue, encodedSize, type PayloadLimits } from './codec.js';
 import {
-  type ByeFrame,
+  type ControlFrame,
   type Encoded,
   type EventFrame,
   type Frame,
   type GatherItem,
-  type HandlersFrame,
-  type HelloFrame,
+  isStreamFrame,
   Kind,
   type Outgoing,
   type Parsed,
@@ -24,10 +23,11 @@ import {
   parseInnerFrame,
   type RequestFrame,
   type ResponseFrame,
-  type WelcomeFrame,
+  type StreamFrame,
 } from './envelope.js';
 import {
   checkGather,
+  checkStreamFrame,
   DEFAULT_FLOW_LIMITS,
   errorOverLimits,
   type FlowLimits,
@@ -36,10 +36,8 @@ import {
 import { Outbox } from './outbox.js';
 import { describeRequest, PendingCalls } from './pending.js';
 
+export type { ControlFrame } from './envelope.js';
 export { DEFAULT_FLOW_LIMITS, type FlowLimits } from './limits.js';
-
-/** Frames a peer hands to its owner untouched. */
-export type ControlFrame = HelloFrame | WelcomeFrame | HandlersFrame | ByeFrame;
 
 /**
  * An inbound request being served. Its `signal` is made only if somebody asks for it (most
@@ -92,6 +90,8 @@ export interface PeerHandlers {
   invalid(peer: Peer, reason: string, code?: BusErrorCode): void;
   /** The link closed; every pending request has been rejected. */
   closed(peer: Peer): void;
+  /** A stream's frame (bus/streams.ts); `refused` if over the limits: the owner ends it so. */
+  stream?(peer: Peer, frame: StreamFrame, refused?: BusError): void;
 }
 
 /** Options of {@link Peer.request}. */
@@ -361,6 +361,12 @@ export class Peer {
         this.handlers.invalid(this, 'a batch inside a batch');
         return;
       default: {
+        if (isStreamFrame(frame)) {
+          const refused = checkStreamFrame(frame, this.received, this.name);
+          if (refused !== undefined) this.handlers.invalid(this, refused.message, refused.code);
+          this.handlers.stream?.(this, frame, refused);
+          return;
+        }
         // A welcome's extension map is a payload (its own depth); the rest of a control frame is small.
         const refused =
           frame.k === Kind.welcome && frame.x !== undefined

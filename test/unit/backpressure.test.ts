@@ -20,6 +20,7 @@ describe('backpressure', () => {
     h = await harness(contract, 1, { maxQueueBytes: 20_000 });
     const { primary, workers, pairs } = h;
     workers[0]!.handle('echo', (s) => s);
+    await workers[0]!.subscribe('note', () => {}).ready; // the hub sends events to subscribers only
     const toWorker = pairs[0]!.a; // the primary's end
     toWorker.stalled = true;
 
@@ -66,6 +67,7 @@ describe('backpressure', () => {
     const limit = 1024 * 1024;
     h = await harness(contract, 1, { maxQueueBytes: limit });
     const { primary, pairs } = h;
+    await h.workers[0]!.subscribe('doc', () => {}).ready; // the hub sends events to subscribers only
     pairs[0]!.a.stalled = true; // the worker stops reading
     const overloaded: BusError[] = [];
     primary.on('error', (e) => {

@@ -264,9 +264,10 @@ describe('ordering and startup (regressions)', () => {
   it('a publish then a call from one sender: the subscriber sees the event before the handler runs', async () => {
     const { primary, workers } = await start(2);
     const seen = new Set<number>();
-    workers[1]!.subscribe('tick', ({ n }) => {
+    // In effect for every publisher once the primary has it (patterns: the hub routes by subscription).
+    await workers[1]!.subscribe('tick', ({ n }) => {
       seen.add(n);
-    });
+    }).ready;
     workers[1]!.handle('who', () => (seen.has(41) ? 41 : 0));
     primary.subscribe('tick', ({ n }) => {
       seen.add(n + 1_000);
