@@ -9,6 +9,7 @@
 import cluster from 'node:cluster';
 import { configHub, loadInitialConfig } from './config/extension.js';
 import type { Contract } from './contract.js';
+import { NODE_ENV } from './core/mesh.js';
 import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
 import { healthHub } from './health/extension.js';
@@ -54,6 +55,11 @@ export async function startCluster<C extends Contract>(
         : 'startCluster() must be called in the primary; in a worker, use connect()',
     );
   }
+  const mesh = options.mesh;
+  if (mesh !== undefined) {
+    // Its workers learn the node's name from their environment (bus.node).
+    options = { ...options, env: { ...options.env, [NODE_ENV]: mesh.node } };
+  }
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
   const app = new ClusterApp(options, resolved, clusterPrimaryMembership(), (app) => ({
@@ -84,14 +90,25 @@ export async function startCluster<C extends Contract>(
           ),
   }));
   try {
-    app.storeHost = await StoreHost.load(options.contract, {
-      ...options.store,
-      persist: options.persist,
-      maxDepth: options.maxDepth,
-      maxPayloadBytes: options.maxPayloadBytes,
-      report: (error) => app.bus.emit('error', error),
-    });
-    app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+    if (mesh !== undefined) {
+      const running = await mesh.start(options.contract, (error) => app.bus.emit('error', error));
+      app.meshNode = running;
+      running.attach(app.bus.joinMesh(running.routes));
+    }
+    const meshHost = app.meshNode?.stateHost;
+    if (meshHost !== undefined) {
+      app.bus.install(stateExtension(options.contract, { host: meshHost }));
+    } else
+      app.storeHost = await StoreHost.load(options.contract, {
+        ...options.store,
+        persist: options.persist,
+        maxDepth: options.maxDepth,
+        maxPayloadBytes: options.maxPayloadBytes,
+        report: (error) => app.bus.emit('error', error),
+      });
+    if (app.storeHost !== undefined) {
+      app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+    }
   } catch (error) {
     await app.close({ timeoutMs: 1_000 }); // nothing forked yet
     throw error;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { MeshRoutes, RouteOptions } from '../core/mesh.js';
 import { BusError, toBusError } from '../errors.js';
 import { copyPayload } from '../protocol/codec.js';
 import {
@@ -46,11 +47,20 @@ export interface RouterHost {
   deliver(frame: EventFrame, from: number): void;
 }
 
+/** The payload of a frame, alone. */
+function payloadOf(frame: Encoded): Encoded {
+  const out: Encoded = {};
+  copyPayload(out, frame);
+  return out;
+}
+
 /** The routing between the primary and the workers, and between workers. */
 export class HubRouter {
   /** Every attached worker, by id (connected or not yet). */
   readonly workers = new Map<number, WorkerEntry>();
   private anyCursor = 0;
+  /** The mesh, when this hub is one node of several (set by `startCluster({ mesh })`). */
+  mesh: MeshRoutes | undefined;
 
   /**
    * @param host - the primary's bus.
@@ -128,6 +138,7 @@ export class HubRouter {
       this.host.serve(peer, frame, from.id, call);
       return;
     }
+    if (this.mesh !== undefined && this.meshRequest(this.mesh, from, peer, frame, call)) return;
     if (target === 'all') {
       const timeoutMs = frame.d ?? this.callTimeoutMs;
       this.gather(frame.m, frame, timeoutMs, call.signal, from.id).then(
@@ -155,6 +166,59 @@ export class HubRouter {
     if (id !== 0) {
       call.onAbort = (reason) => dest.peer.cancel(id, reason.code, reason.message);
     }
+  }
+
+  /**
+   * A worker's request that goes through the mesh: to another node's worker, a gather of the
+   * whole mesh, an `'any'` with no local worker (or not local first). Returns false when it is
+   * this node's to route.
+   */
+  private meshRequest(
+    mesh: MeshRoutes,
+    from: WorkerEntry,
+    peer: Peer,
+    frame: RequestFrame,
+    call: InboundCall,
+  ): boolean {
+    const t = frame.t;
+    let run: ((options: RouteOptions) => Promise<Encoded | GatherItem[]>) | undefined;
+    if (t === 'all') {
+      if (frame.o !== undefined) return false;
+      run = (o) => this.meshGather(mesh, frame.m, frame, o, from.id);
+    } else if (typeof t === 'number' && t !== PRIMARY_ID && frame.o !== undefined) {
+      if (frame.o === mesh.node) return false;
+      run = (o) => mesh.call(frame.o!, t, frame.m, payloadOf(frame), o);
+    } else if (t === 'any') {
+      if (mesh.localFirst && this.hasLocal(frame.m)) return false;
+      run = (o) => mesh.any(frame.m, payloadOf(frame), o);
+    } else return false;
+    const controller = new AbortController();
+    call.onAbort = (reason) => controller.abort(reason);
+    run({ timeoutMs: frame.d ?? this.callTimeoutMs, signal: controller.signal }).then(
+      (r) => (Array.isArray(r) ? peer.reply(frame.i, {}, r) : peer.reply(frame.i, r)),
+      (error: unknown) => peer.fail(frame.i, toBusError(error, 'PROTOCOL')),
+    );
+    return true;
+  }
+
+  /** Whether a connected worker of this node handles `method`. */
+  hasLocal(method: string): boolean {
+    for (const w of this.workers.values()) if (w.connected && w.handles.has(method)) return true;
+    return false;
+  }
+
+  /** This node's gather and every other node's, items in node then worker id order. */
+  meshGather(
+    mesh: MeshRoutes,
+    method: string,
+    payload: Encoded,
+    options: RouteOptions,
+    source: number,
+  ): Promise<GatherItem[]> {
+    return Promise.all([
+      this.gather(method, payload, options.timeoutMs, options.signal, source),
+      mesh.gather(method, payload, options),
+    ]).then(([local, remote]) => [...local.map((i) => ({ ...i, o: mesh.node })), ...remote]);
   }
 
   /** Sends a request on to a worker, payload untouched; the caller's own timeout governs. */
@@ -257,6 +321,7 @@ export class HubRouter {
     }
     this.fanOut(frame, from.id);
     this.host.deliver(frame, from.id);
+    this.mesh?.publish(frame.m, frame, from.id);
   }
 
   /**

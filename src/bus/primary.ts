@@ -7,6 +7,7 @@
  */
 import type { Contract } from '../contract.js';
 import { HUB_ID, type PeerId, type Peers } from '../core/extension.js';
+import type { LocalRoutes, MeshRoutes } from '../core/mesh.js';
 import type { Target } from '../core/types.js';
 import { BusError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
@@ -235,6 +236,43 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     return this.workers.get(workerId)?.peer.pendingCount ?? 0;
   }
 
+  // ------------------------------------------------------------------ the mesh
+
+  /**
+   * @internal Makes this hub one node of a mesh (`startCluster({ mesh })`): `{ node, worker }`
+   * targets, `'any'` beyond this node, mesh-wide `callAll` and `publish`. Returns what the mesh
+   * needs of this node.
+   */
+  joinMesh(mesh: MeshRoutes): LocalRoutes {
+    this.router.mesh = mesh;
+    this.nodeName = mesh.node;
+    const router = this.router;
+    return {
+      call: (worker, method, payload, options) => {
+        try {
+          const dest = worker === 'any' ? router.pickAny(method) : router.connectedEntry(worker);
+          return router.forward(dest, method, payload, PRIMARY_ID, options);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
+      gather: (method, payload, options) =>
+        router.gather(method, payload, options.timeoutMs, options.signal, PRIMARY_ID),
+      deliver: (topic, payload, source) => {
+        const frame = { k: Kind.event, m: topic, s: source, p: payload.p, q: payload.q } as const;
+        router.fanOut(frame, undefined);
+        if (this.held !== undefined) this.held.push(() => this.deliver(topic, payload, 'primary'));
+        else this.deliver(topic, payload, 'primary');
+      },
+      workers: () =>
+        this.connectedWorkers().map((id) => ({
+          id,
+          handles: [...(this.workers.get(id)?.handles ?? [])],
+        })),
+      report: (error) => this.report(error),
+    };
+  }
+
   // ------------------------------------------------------------------ the primary's own calls
 
   protected route(
@@ -245,6 +283,21 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   ): Promise<Encoded> {
     if (target === 'primary') return this.callLocal(method, payload, options);
     const router = this.router;
+    const mesh = router.mesh;
+    if (typeof target === 'object' && 'node' in target) {
+      if (mesh !== undefined && target.node !== mesh.node) {
+        return mesh.call(target.node, target.worker, method, payload, options);
+      }
+      if (mesh === undefined) {
+        return Promise.reject(
+          new BusError('NO_TARGET', `node '${target.node}': this cluster is not part of a mesh`),
+        );
+      }
+      target = target.worker;
+    }
+    if (target === 'any' && mesh !== undefined && !(mesh.localFirst && router.hasLocal(method))) {
+      return mesh.any(method, payload, options);
+    }
     let dest: WorkerEntry;
     try {
       dest =
@@ -289,6 +342,10 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     payload: Encoded,
     options: ResolvedCallOptions,
   ): Promise<GatherItem[]> {
+    const mesh = this.router.mesh;
+    if (mesh !== undefined && options.scope !== 'node') {
+      return this.router.meshGather(mesh, method, payload, options, PRIMARY_ID);
+    }
     return this.router.gather(method, payload, options.timeoutMs, options.signal, PRIMARY_ID);
   }
 
@@ -296,6 +353,7 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
 
   protected broadcast(topic: string, payload: Encoded): void {
     this.router.fanOut({ k: Kind.event, m: topic, s: PRIMARY_ID, ...payload }, undefined);
+    this.router.mesh?.publish(topic, payload, PRIMARY_ID);
   }
 
   /**

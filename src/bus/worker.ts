@@ -21,6 +21,7 @@ import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.
 import type { Link } from '../transport/link.js';
 import { MAX_TIMER_MS } from '../util/duration.js';
 import { BaseBus, type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
+import { describeTarget } from './names.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends BusOptions {
@@ -205,12 +206,16 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
   ): Promise<Encoded> {
     const frame: OutgoingRequest = { k: Kind.request, m: method };
     copyPayload(frame, payload);
-    if (typeof target === 'object') frame.n = target.slot;
-    else if (target !== 'primary') frame.t = target;
+    if (typeof target === 'object') {
+      if ('node' in target) {
+        frame.t = target.worker;
+        frame.o = target.node;
+      } else frame.n = target.slot;
+    } else if (target !== 'primary') frame.t = target;
     return this.peer.request(frame, {
       to:
         typeof target === 'object'
-          ? `the worker in slot ${target.slot}`
+          ? describeTarget(target)
           : target === 'any'
             ? 'any worker'
             : target === 'primary'
@@ -228,7 +233,14 @@ export class WorkerCore<C extends Contract> extends BaseBus<C> {
   ): Promise<GatherItem[]> {
     return this.peer
       .request(
-        { k: Kind.request, m: method, t: 'all', d: options.timeoutMs, ...payload },
+        {
+          k: Kind.request,
+          m: method,
+          t: 'all',
+          d: options.timeoutMs,
+          ...(options.scope === 'node' && this.node !== undefined ? { o: this.node } : {}),
+          ...payload,
+        },
         {
           what: 'callAll',
           to: 'every worker',

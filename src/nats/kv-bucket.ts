@@ -1,0 +1,314 @@
+/**
+ * One JetStream KV bucket as a node holds it: a mirror of its last values, fed by a KV watch
+ * (initial values, then every change, in stream order, with no gap: nats.js's ordered consumer,
+ * re-created after a reconnect from the last sequence it delivered), and compare-and-set writes
+ * made safe on the server it runs against.
+ *
+ * Two modes of compare-and-set (see docs/nats.md):
+ * - `'stream'`: every write expects the bucket stream's last sequence (`Nats-Expected-Last-Sequence`)
+ *   as this node's mirror has it, so it is decided on an exact copy of the whole bucket; on "wrong
+ *   last sequence" the mirror catches up and the write is tried again. Exact on every server
+ *   version (nats-server#4320 does not touch this check); writes to one bucket are serialized.
+ * - `'key'`: a write expects the key's last revision (`Nats-Expected-Last-Subject-Sequence`,
+ *   what KV's `update`/`create` send). Writes to different keys do not conflict; exact only on
+ *   servers with the fixes of nats-server#4320 and #5644 (2.10.19 and later).
+ *
+ * @module
+ */
+
+import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import superjson from 'superjson';
+import { BusError } from '../errors.js';
+
+/** One key's last value in the mirror (a tombstone after a delete). */
+export interface MirrorEntry {
+  readonly value: unknown;
+  /** The KV revision (the bucket stream's sequence of the write). */
+  readonly revision: number;
+  /** Expiry (epoch ms, the writer's clock) for a value written with a TTL. */
+  readonly expiresAt: number | undefined;
+  /** `performance.now()` when this node received it. */
+  readonly receivedAt: number;
+  readonly deleted: boolean;
+}
+
+/** A change of the bucket, as the mirror applied it. */
+export interface MirrorChange {
+  readonly key: string;
+  readonly op: 'set' | 'delete' | 'expire';
+  readonly entry: MirrorEntry;
+}
+
+/** What a write decides from the current entry: write, delete, or answer without writing. */
+export type Decision<R> =
+  | {
+      readonly put: unknown;
+      readonly expiresAt?: number | undefined;
+      readonly result: (revision: number) => R;
+    }
+  | { readonly del: 'delete' | 'expire'; readonly result: (revision: number) => R }
+  | { readonly answer: R };
+
+/** Wrong last (subject) sequence: the compare-and-set lost. */
+const WRONG_LAST_SEQUENCE = 10071;
+/** How long a write keeps trying against contention or a failover, in ms. */
+const WRITE_DEADLINE_MS = 15_000;
+
+/** One bucket, mirrored. */
+export class MirroredBucket {
+  private readonly entries = new Map<string, MirrorEntry>();
+  /** The stream sequence up to which the mirror is exact. */
+  private lastSeq = 0;
+  private readonly waiters = new Set<{ seq: number; wake: () => void }>();
+  private readonly listeners = new Set<(change: MirrorChange) => void>();
+  private stopWatch: (() => void) | undefined;
+  private closed = false;
+  /** Writes that lost a compare-and-set and were retried (for tests and the bench). */
+  retries = 0;
+
+  private constructor(
+    readonly name: string,
+    private readonly kv: KV,
+    private readonly js: JetStreamClient,
+    readonly mode: 'stream' | 'key',
+  ) {}
+
+  /**
+   * Creates (or binds to) bucket `name` with file storage, and fills the mirror: resolves once
+   * it holds every value written before it started.
+   */
+  static async open(
+    nc: NatsConnection,
+    name: string,
+    replicas: number,
+    mode: 'stream' | 'key',
+    deadline: number,
+  ): Promise<MirroredBucket> {
+    const js = jetstream(nc);
+    const kvm = new Kvm(js);
+    let kv: KV | undefined;
+    let lastError: unknown;
+    while (kv === undefined) {
+      try {
+        kv = await kvm.create(name, { replicas, storage: 'file', history: 1 });
+      } catch (error) {
+        lastError = error;
+        if (Date.now() > deadline) {
+          throw new BusError(
+            'STARTUP_FAILED',
+            `natsMesh: KV bucket '${name}' could not be opened: ${(lastError as Error).message}`,
+            { cause: lastError },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    const bucket = new MirroredBucket(name, kv, js, mode);
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(`KV_${name}`);
+    await bucket.watch(info.state.last_seq);
+    return bucket;
+  }
+
+  private async watch(initialSeq: number): Promise<void> {
+    const iter = await this.kv.watch({ key: '>' });
+    this.stopWatch = () => iter.stop();
+    void (async () => {
+      for await (const e of iter) {
+        let body: { v?: unknown; x?: number; o?: string } = {};
+        if (e.value.length > 0) {
+          try {
+            body = superjson.parse(new TextDecoder().decode(e.value)) ?? {};
+          } catch {
+            body = {};
+          }
+        }
+        const deleted = e.operation !== 'PUT';
+        this.apply(
+          e.key,
+          e.revision,
+          {
+            value: deleted ? undefined : body.v,
+            revision: e.revision,
+            expiresAt: deleted ? undefined : body.x,
+            receivedAt: performance.now(),
+            deleted,
+          },
+          deleted ? (body.o === 'expire' ? 'expire' : 'delete') : 'set',
+        );
+      }
+    })();
+    if (initialSeq > 0) await this.until(initialSeq, WRITE_DEADLINE_MS);
+  }
+
+  /** Applies one write, in stream order; an old one (already applied) is skipped. */
+  private apply(key: string, seq: number, entry: MirrorEntry, op: MirrorChange['op']): void {
+    if (seq <= this.lastSeq) return;
+    this.lastSeq = seq;
+    this.entries.set(key, entry);
+    for (const l of [...this.listeners]) l({ key, op, entry });
+    for (const w of [...this.waiters]) if (this.lastSeq >= w.seq) w.wake();
+  }
+
+  /** Resolves once the mirror is exact up to `seq` (rejects `TIMEOUT` after `ms`). */
+  until(seq: number, ms: number): Promise<void> {
+    if (this.lastSeq >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = {
+        seq,
+        wake: () => {
+          clearTimeout(timer);
+          this.waiters.delete(w);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(
+          new BusError(
+            'TIMEOUT',
+            `KV bucket '${this.name}': not caught up to revision ${seq} within ${ms} ms`,
+          ),
+        );
+      }, ms);
+      this.waiters.add(w);
+    });
+  }
+
+  /** Calls `listener` with every change from now on. Returns the remover. */
+  onChange(listener: (change: MirrorChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The entry of `key`, tombstones included (undefined if never written). */
+  raw(key: string): MirrorEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** The live entry of `key`: not deleted, not expired. */
+  live(key: string, now = Date.now()): MirrorEntry | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined || e.deleted) return undefined;
+    if (e.expiresAt !== undefined && e.expiresAt <= now) return undefined;
+    return e;
+  }
+
+  /** Every live entry, by key. */
+  *current(now = Date.now()): Iterable<[string, MirrorEntry]> {
+    for (const [k, e] of this.entries) {
+      if (!e.deleted && !(e.expiresAt !== undefined && e.expiresAt <= now)) yield [k, e];
+    }
+  }
+
+  /** The bucket's revision as this node has it (the last stream sequence applied). */
+  get revision(): number {
+    return this.lastSeq;
+  }
+
+  /**
+   * A compare-and-set write of `key`: `decide` looks at the current entry (as of an exact
+   * revision of the bucket) and says what to write; the write is made only if nothing changed
+   * since (see the modes above), else the mirror catches up and `decide` runs again.
+   * @throws BusError `TIMEOUT` when contention or a failover outlasts 15 s; what `decide` throws.
+   */
+  async write<R>(
+    key: string,
+    decide: (current: MirrorEntry | undefined) => Decision<R>,
+  ): Promise<R> {
+    const deadline = performance.now() + WRITE_DEADLINE_MS;
+    for (;;) {
+      if (this.closed) throw new BusError('CLOSED', `KV bucket '${this.name}': closed`);
+      const seq = this.lastSeq;
+      const current = this.raw(key);
+      const decision = decide(this.live(key));
+      if ('answer' in decision) return decision.answer;
+      const h = headers();
+      let body: Uint8Array;
+      if ('put' in decision) {
+        body = new TextEncoder().encode(
+          superjson.stringify({ v: decision.put, x: decision.expiresAt }),
+        );
+      } else {
+        h.set('KV-Operation', 'DEL');
+        body = new TextEncoder().encode(superjson.stringify({ o: decision.del }));
+      }
+      const expect =
+        this.mode === 'stream'
+          ? { lastSequence: seq }
+          : { lastSubjectSequence: current?.revision ?? 0 };
+      // One id per attempt: a retry after a lost ack is deduplicated by the server, not applied twice.
+      const msgID = `${this.name}.${key}.${seq}.${Math.random().toString(36).slice(2)}`;
+      let ack: { seq: number } | undefined;
+      while (ack === undefined) {
+        const remaining = deadline - performance.now();
+        try {
+          ack = await this.js.publish(`$KV.${this.name}.${key}`, body, {
+            headers: h,
+            expect,
+            msgID,
+            timeout: Math.max(1_000, Math.min(5_000, remaining)),
+          });
+        } catch (error) {
+          if (remaining <= 0) {
+            throw new BusError(
+              'TIMEOUT',
+              `KV bucket '${this.name}' key '${key}': the write did not succeed within ${WRITE_DEADLINE_MS} ms`,
+              { cause: error },
+            );
+          }
+          if (isWrongLastSequence(error)) break;
+          if (this.closed) throw new BusError('CLOSED', `KV bucket '${this.name}': closed`);
+          // A timeout or a failover in progress: the same attempt again.
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      if (ack === undefined) {
+        this.retries++;
+        // Lost the compare-and-set: wait for the write that won, then decide again.
+        await this.until(seq + 1, 2_000).catch(() => {});
+        continue;
+      }
+      if (this.mode === 'stream' && ack.seq === seq + 1) {
+        // Decided on the whole bucket at `seq`, written at seq + 1: the mirror is exact there.
+        const now = performance.now();
+        const entry: MirrorEntry =
+          'put' in decision
+            ? {
+                value: decision.put,
+                revision: ack.seq,
+                expiresAt: decision.expiresAt,
+                receivedAt: now,
+                deleted: false,
+              }
+            : {
+                value: undefined,
+                revision: ack.seq,
+                expiresAt: undefined,
+                receivedAt: now,
+                deleted: true,
+              };
+        this.apply(key, ack.seq, entry, 'put' in decision ? 'set' : decision.del);
+      } else {
+        await this.until(ack.seq, Math.max(1_000, deadline - performance.now()));
+      }
+      return decision.result(ack.seq);
+    }
+  }
+
+  /** Stops the watch; writes in progress reject with `CLOSED`. */
+  close(): void {
+    this.closed = true;
+    this.stopWatch?.();
+    this.listeners.clear();
+    for (const w of this.waiters) w.wake();
+    this.waiters.clear();
+  }
+}
+
+function isWrongLastSequence(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  return e?.code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String(e?.message));
+}
