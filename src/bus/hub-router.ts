@@ -183,8 +183,8 @@ export class HubRouter {
     const t = frame.t;
     let run: ((options: RouteOptions) => Promise<Encoded | GatherItem[]>) | undefined;
     if (t === 'all') {
-      if (frame.o !== undefined) return false;
-      run = (o) => this.meshGather(mesh, frame.m, frame, o, from.id);
+      const scope = frame.o === undefined ? 'mesh' : 'node';
+      run = (o) => this.meshGather(mesh, frame.m, frame, o, from.id, scope);
     } else if (typeof t === 'number' && t !== PRIMARY_ID && frame.o !== undefined) {
       if (frame.o === mesh.node) return false;
       run = (o) => mesh.call(frame.o!, t, frame.m, payloadOf(frame), o);
@@ -207,17 +207,21 @@ export class HubRouter {
     return false;
   }
 
-  /** This node's gather and every other node's, items in node then worker id order. */
+  /**
+   * This node's gather, and with scope `'mesh'` every other node's: items in node then worker id
+   * order, each with its node.
+   */
   meshGather(
     mesh: MeshRoutes,
     method: string,
     payload: Encoded,
     options: RouteOptions,
     source: number,
+    scope: 'mesh' | 'node' = 'mesh',
   ): Promise<GatherItem[]> {
     return Promise.all([
       this.gather(method, payload, options.timeoutMs, options.signal, source),
-      mesh.gather(method, payload, options),
+      scope === 'mesh' ? mesh.gather(method, payload, options) : [],
     ]).then(([local, remote]) => [...local.map((i) => ({ ...i, o: mesh.node })), ...remote]);
   }
 

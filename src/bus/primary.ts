@@ -343,8 +343,8 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
     options: ResolvedCallOptions,
   ): Promise<GatherItem[]> {
     const mesh = this.router.mesh;
-    if (mesh !== undefined && options.scope !== 'node') {
-      return this.router.meshGather(mesh, method, payload, options, PRIMARY_ID);
+    if (mesh !== undefined) {
+      return this.router.meshGather(mesh, method, payload, options, PRIMARY_ID, options.scope);
     }
     return this.router.gather(method, payload, options.timeoutMs, options.signal, PRIMARY_ID);
   }

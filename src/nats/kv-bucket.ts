@@ -16,7 +16,12 @@
  * @module
  */
 
-import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import superjson from 'superjson';
@@ -65,6 +70,8 @@ export class MirroredBucket {
   private readonly listeners = new Set<(change: MirrorChange) => void>();
   private stopWatch: (() => void) | undefined;
   private closed = false;
+  private generation = 0;
+  private resyncedAt = 0;
   /** Writes that lost a compare-and-set and were retried (for tests and the bench). */
   retries = 0;
 
@@ -72,6 +79,7 @@ export class MirroredBucket {
     readonly name: string,
     private readonly kv: KV,
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     readonly mode: 'stream' | 'key',
   ) {}
 
@@ -105,26 +113,38 @@ export class MirroredBucket {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    const bucket = new MirroredBucket(name, kv, js, mode);
     const jsm = await jetstreamManager(nc);
+    const bucket = new MirroredBucket(name, kv, js, jsm, mode);
     const info = await jsm.streams.info(`KV_${name}`);
-    await bucket.watch(info.state.last_seq);
+    await bucket.watch(info.state.last_seq, false);
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (bucket.closed) return;
+        if (status.type === 'reconnect') bucket.resync();
+      }
+    })();
     return bucket;
   }
 
-  private async watch(initialSeq: number): Promise<void> {
-    const iter = await this.kv.watch({ key: '>' });
+  /**
+   * (Re-)creates the KV watch: from the start (last values), or from the revision after the last
+   * one applied (every write since, in order). Resolves once the mirror has `initialSeq`.
+   */
+  private async watch(initialSeq: number, resume: boolean): Promise<void> {
+    const generation = ++this.generation;
+    this.stopWatch?.();
+    const iter = await this.kv.watch(
+      resume ? { key: '>', resumeFromRevision: this.lastSeq + 1 } : { key: '>' },
+    );
+    if (generation !== this.generation || this.closed) {
+      iter.stop();
+      return;
+    }
     this.stopWatch = () => iter.stop();
     void (async () => {
       for await (const e of iter) {
-        let body: { v?: unknown; x?: number; o?: string } = {};
-        if (e.value.length > 0) {
-          try {
-            body = superjson.parse(new TextDecoder().decode(e.value)) ?? {};
-          } catch {
-            body = {};
-          }
-        }
+        if (generation !== this.generation) break;
+        const body = parseBody(e.value);
         const deleted = e.operation !== 'PUT';
         this.apply(
           e.key,
@@ -141,6 +161,19 @@ export class MirroredBucket {
       }
     })();
     if (initialSeq > 0) await this.until(initialSeq, WRITE_DEADLINE_MS);
+  }
+
+  /**
+   * Re-creates the watch from the last revision applied: after a reconnect, or when the mirror
+   * lags behind what the server says (its consumer was lost with a server). At most once a second.
+   */
+  resync(): void {
+    const now = performance.now();
+    if (this.closed || now - this.resyncedAt < 1_000) return;
+    this.resyncedAt = now;
+    this.watch(0, true).catch(() => {
+      this.resyncedAt = 0;
+    });
   }
 
   /** Applies one write, in stream order; an old one (already applied) is skipped. */
@@ -219,11 +252,13 @@ export class MirroredBucket {
     decide: (current: MirrorEntry | undefined) => Decision<R>,
   ): Promise<R> {
     const deadline = performance.now() + WRITE_DEADLINE_MS;
+    /** After a lost compare-and-set while the mirror lags: the key as the stream leader has it. */
+    let fresh: { seq: number; entry: MirrorEntry | undefined } | undefined;
     for (;;) {
       if (this.closed) throw new BusError('CLOSED', `KV bucket '${this.name}': closed`);
-      const seq = this.lastSeq;
-      const current = this.raw(key);
-      const decision = decide(this.live(key));
+      const seq = fresh?.seq ?? this.lastSeq;
+      const current = fresh === undefined ? this.raw(key) : fresh.entry;
+      const decision = decide(fresh === undefined ? this.live(key) : liveOf(fresh.entry));
       if ('answer' in decision) return decision.answer;
       const h = headers();
       let body: Uint8Array;
@@ -242,6 +277,7 @@ export class MirroredBucket {
       // One id per attempt: a retry after a lost ack is deduplicated by the server, not applied twice.
       const msgID = `${this.name}.${key}.${seq}.${Math.random().toString(36).slice(2)}`;
       let ack: { seq: number } | undefined;
+      let lost: unknown;
       while (ack === undefined) {
         const remaining = deadline - performance.now();
         try {
@@ -259,7 +295,10 @@ export class MirroredBucket {
               { cause: error },
             );
           }
-          if (isWrongLastSequence(error)) break;
+          if (isWrongLastSequence(error)) {
+            lost = error;
+            break;
+          }
           if (this.closed) throw new BusError('CLOSED', `KV bucket '${this.name}': closed`);
           // A timeout or a failover in progress: the same attempt again.
           await new Promise((r) => setTimeout(r, 100));
@@ -267,11 +306,22 @@ export class MirroredBucket {
       }
       if (ack === undefined) {
         this.retries++;
-        // Lost the compare-and-set: wait for the write that won, then decide again.
-        await this.until(seq + 1, 2_000).catch(() => {});
+        // Lost the compare-and-set: wait for the write that won, then decide again. When the
+        // mirror lags (its watch is being re-created after a failover), decide on the key as
+        // the stream's leader has it, expecting the last sequence the server named.
+        fresh = undefined;
+        const named = namedSequence(lost);
+        const caughtUp = await this.until(named ?? seq + 1, 500).then(
+          () => true,
+          () => false,
+        );
+        if (!caughtUp && named !== undefined) {
+          this.resync();
+          fresh = await this.leaderEntry(key, named);
+        }
         continue;
       }
-      if (this.mode === 'stream' && ack.seq === seq + 1) {
+      if (fresh === undefined && this.mode === 'stream' && ack.seq === seq + 1) {
         // Decided on the whole bucket at `seq`, written at seq + 1: the mirror is exact there.
         const now = performance.now();
         const entry: MirrorEntry =
@@ -291,10 +341,42 @@ export class MirroredBucket {
                 deleted: true,
               };
         this.apply(key, ack.seq, entry, 'put' in decision ? 'set' : decision.del);
-      } else {
+      } else if (fresh === undefined) {
         await this.until(ack.seq, Math.max(1_000, deadline - performance.now()));
       }
       return decision.result(ack.seq);
+    }
+  }
+
+  /**
+   * The last write of `key` as the stream's leader has it (a JetStream API get), with the
+   * sequence to expect: the stream's (`named`) or the key's. Undefined if it cannot be read now.
+   */
+  private async leaderEntry(
+    key: string,
+    named: number,
+  ): Promise<{ seq: number; entry: MirrorEntry | undefined } | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(`KV_${this.name}`, {
+        last_by_subj: `$KV.${this.name}.${key}`,
+      });
+      if (m === null) return { seq: this.mode === 'stream' ? named : 0, entry: undefined };
+      const op = m.header?.get('KV-Operation') ?? '';
+      const deleted = op === 'DEL' || op === 'PURGE';
+      const body = parseBody(m.data);
+      const entry: MirrorEntry = {
+        value: deleted ? undefined : body.v,
+        revision: m.seq,
+        expiresAt: deleted ? undefined : body.x,
+        receivedAt: performance.now(),
+        deleted,
+      };
+      return { seq: this.mode === 'stream' ? named : m.seq, entry };
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 10037) {
+        return { seq: this.mode === 'stream' ? named : 0, entry: undefined };
+      }
+      return undefined;
     }
   }
 
@@ -305,6 +387,28 @@ export class MirroredBucket {
     this.listeners.clear();
     for (const w of this.waiters) w.wake();
     this.waiters.clear();
+  }
+}
+
+/** The sequence a "wrong last sequence: N" error names. */
+function namedSequence(error: unknown): number | undefined {
+  const m = /wrong last sequence: (\d+)/i.exec(String((error as Error)?.message));
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** A mirror entry as `live()` sees it (undefined when deleted or expired). */
+function liveOf(e: MirrorEntry | undefined): MirrorEntry | undefined {
+  if (e === undefined || e.deleted) return undefined;
+  return e.expiresAt !== undefined && e.expiresAt <= Date.now() ? undefined : e;
+}
+
+/** A value's body as written by {@link MirroredBucket.write}. */
+function parseBody(data: Uint8Array): { v?: unknown; x?: number; o?: string } {
+  if (data.length === 0) return {};
+  try {
+    return superjson.parse(new TextDecoder().decode(data)) ?? {};
+  } catch {
+    return {};
   }
 }
 

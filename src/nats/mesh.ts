@@ -154,6 +154,7 @@ export class NatsMesh implements RunningMesh {
       local.deliver(e.t, payload(e), e.s as number);
     });
     this.announce(true);
+    void this.watchStatus();
     const beat = setInterval(() => {
       this.presence.sweep();
       this.announce(false);
@@ -162,6 +163,15 @@ export class NatsMesh implements RunningMesh {
     beat.unref();
     poll.unref();
     this.timers.push(beat, poll);
+  }
+
+  /** The connection's events: a disconnect fails the calls in flight; a reconnect re-announces. */
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (this.closing !== undefined) return;
+      if (status.type === 'disconnect') this.routes.connectionLost();
+      else if (status.type === 'reconnect') this.announce(true);
+    }
   }
 
   private subscribe(subject: string, callback: (m: Msg) => void, queue?: string): Subscription {

@@ -143,6 +143,21 @@ export class NatsRoutes implements MeshRoutes {
     }
   }
 
+  /**
+   * This node's NATS connection was lost: a reply to a call in flight would be lost with it, so
+   * each rejects with `TARGET_EXITED` at once (the call may or may not have run).
+   */
+  connectionLost(): void {
+    for (const f of [...this.inFlight]) {
+      f.fail(
+        new BusError(
+          'TARGET_EXITED',
+          "this node's NATS connection was lost while the call was in flight (it may or may not have run)",
+        ),
+      );
+    }
+  }
+
   /** Rejects every call in flight with `CLOSED`; new ones reject with it too. */
   close(): void {
     this.closedWith = new BusError('CLOSED', 'the mesh was closed');

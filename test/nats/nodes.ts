@@ -31,6 +31,7 @@ export class MeshNodeProc {
     });
     child.stderr?.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-8000);
+      if (process.env.CB_DEBUG) process.stderr.write(d);
     });
     void this.exited.then(() => {
       for (const settle of this.pending.values()) {

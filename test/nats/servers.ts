@@ -63,7 +63,25 @@ export class NatsServer {
     readonly name: string,
     readonly port: number,
     private readonly configFile: string,
+    readonly monitorPort: number,
   ) {}
+
+  /**
+   * Resolves once the server's /healthz answers 200 (JetStream up and its streams current), or
+   * after `ms` with an error.
+   */
+  async healthy(ms = 30_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.monitorPort}/healthz`);
+        if (res.status === 200) return;
+      } catch {}
+      if (Date.now() > deadline)
+        throw new Error(`nats-server ${this.name} not healthy within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
@@ -120,12 +138,13 @@ export class NatsFixture {
     const dir = mkdtempSync(join(tmpdir(), 'cb-nats-'));
     this.dirs.push(dir);
     const port = await freePort();
+    const monitor = await freePort();
     const conf = join(dir, 'server.conf');
     writeFileSync(
       conf,
-      `port: ${port}\nhost: 127.0.0.1\nserver_name: s1\njetstream { store_dir: "${dir}/js" }\n`,
+      `port: ${port}\nhost: 127.0.0.1\nhttp_port: ${monitor}\nserver_name: s1\njetstream { store_dir: "${dir}/js" }\n`,
     );
-    const s = new NatsServer('s1', port, conf);
+    const s = new NatsServer('s1', port, conf, monitor);
     this.servers.push(s);
     await s.start();
     return s;
@@ -137,6 +156,7 @@ export class NatsFixture {
     this.dirs.push(dir);
     const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
     const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const monitors = await Promise.all(Array.from({ length: size }, () => freePort()));
     const made: NatsServer[] = [];
     for (let i = 0; i < size; i++) {
       const conf = join(dir, `n${i}.conf`);
@@ -146,13 +166,14 @@ export class NatsFixture {
         [
           `port: ${ports[i]}`,
           'host: 127.0.0.1',
+          `http_port: ${monitors[i]}`,
           `server_name: n${i}`,
           `jetstream { store_dir: "${dir}/js${i}" }`,
           `cluster { name: cb, host: 127.0.0.1, port: ${routes[i]}, routes: [${others}] }`,
           '',
         ].join('\n'),
       );
-      made.push(new NatsServer(`n${i}`, ports[i]!, conf));
+      made.push(new NatsServer(`n${i}`, ports[i]!, conf, monitors[i]!));
     }
     this.servers.push(...made);
     await Promise.all(made.map((s) => s.start()));
