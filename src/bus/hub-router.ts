@@ -6,6 +6,7 @@
  * @module
  */
 import type { MeshRoutes, RouteOptions } from '../core/mesh.js';
+import type { Target } from '../core/types.js';
 import { BusError, toBusError } from '../errors.js';
 import { copyPayload } from '../protocol/codec.js';
 import {
@@ -199,6 +200,32 @@ export class HubRouter {
       (error: unknown) => peer.fail(frame.i, toBusError(error, 'PROTOCOL')),
     );
     return true;
+  }
+
+  /**
+   * A call of the primary's own that goes through the mesh (another node's worker; `'any'` with
+   * no local worker, or not local first), or undefined when it is this node's to route.
+   */
+  viaMesh(
+    target: Target,
+    method: string,
+    payload: Encoded,
+    options: RouteOptions,
+  ): Promise<Encoded> | undefined {
+    const mesh = this.mesh;
+    if (typeof target === 'object' && 'node' in target) {
+      if (mesh === undefined) {
+        return Promise.reject(
+          new BusError('NO_TARGET', `node '${target.node}': this cluster is not part of a mesh`),
+        );
+      }
+      if (target.node === mesh.node) return undefined;
+      return mesh.call(target.node, target.worker, method, payload, options);
+    }
+    if (target === 'any' && mesh !== undefined && !(mesh.localFirst && this.hasLocal(method))) {
+      return mesh.any(method, payload, options);
+    }
+    return undefined;
   }
 
   /** Whether a connected worker of this node handles `method`. */

@@ -30,6 +30,7 @@ import {
   type Responder,
 } from './base.js';
 import { HubHandshake } from './hub-handshake.js';
+import { meshLocalRoutes } from './hub-mesh.js';
 import { HubRouter, type WorkerEntry } from './hub-router.js';
 
 /** Events the primary's bus emits for the supervisor, besides {@link BusEvents}. */
@@ -246,31 +247,14 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   joinMesh(mesh: MeshRoutes): LocalRoutes {
     this.router.mesh = mesh;
     this.nodeName = mesh.node;
-    const router = this.router;
-    return {
-      call: (worker, method, payload, options) => {
-        try {
-          const dest = worker === 'any' ? router.pickAny(method) : router.connectedEntry(worker);
-          return router.forward(dest, method, payload, PRIMARY_ID, options);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      },
-      gather: (method, payload, options) =>
-        router.gather(method, payload, options.timeoutMs, options.signal, PRIMARY_ID),
+    return meshLocalRoutes(this.router, {
       deliver: (topic, payload, source) => {
-        const frame = { k: Kind.event, m: topic, s: source, p: payload.p, q: payload.q } as const;
-        router.fanOut(frame, undefined);
-        if (this.held !== undefined) this.held.push(() => this.deliver(topic, payload, 'primary'));
-        else this.deliver(topic, payload, 'primary');
+        const origin = source === PRIMARY_ID ? 'primary' : source;
+        if (this.held !== undefined) this.held.push(() => this.deliver(topic, payload, origin));
+        else this.deliver(topic, payload, origin);
       },
-      workers: () =>
-        this.connectedWorkers().map((id) => ({
-          id,
-          handles: [...(this.workers.get(id)?.handles ?? [])],
-        })),
       report: (error) => this.report(error),
-    };
+    });
   }
 
   // ------------------------------------------------------------------ the primary's own calls
@@ -283,21 +267,9 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   ): Promise<Encoded> {
     if (target === 'primary') return this.callLocal(method, payload, options);
     const router = this.router;
-    const mesh = router.mesh;
-    if (typeof target === 'object' && 'node' in target) {
-      if (mesh !== undefined && target.node !== mesh.node) {
-        return mesh.call(target.node, target.worker, method, payload, options);
-      }
-      if (mesh === undefined) {
-        return Promise.reject(
-          new BusError('NO_TARGET', `node '${target.node}': this cluster is not part of a mesh`),
-        );
-      }
-      target = target.worker;
-    }
-    if (target === 'any' && mesh !== undefined && !(mesh.localFirst && router.hasLocal(method))) {
-      return mesh.any(method, payload, options);
-    }
+    const meshed = router.viaMesh(target, method, payload, options);
+    if (meshed !== undefined) return meshed;
+    if (typeof target === 'object' && 'node' in target) target = target.worker;
     let dest: WorkerEntry;
     try {
       dest =

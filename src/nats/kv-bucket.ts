@@ -24,40 +24,20 @@ import {
 } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import superjson from 'superjson';
 import { BusError } from '../errors.js';
+import {
+  type Decision,
+  encodeBody,
+  isWrongLastSequence,
+  liveOf,
+  type MirrorChange,
+  type MirrorEntry,
+  namedSequence,
+  parseBody,
+} from './kv-entry.js';
 
-/** One key's last value in the mirror (a tombstone after a delete). */
-export interface MirrorEntry {
-  readonly value: unknown;
-  /** The KV revision (the bucket stream's sequence of the write). */
-  readonly revision: number;
-  /** Expiry (epoch ms, the writer's clock) for a value written with a TTL. */
-  readonly expiresAt: number | undefined;
-  /** `performance.now()` when this node received it. */
-  readonly receivedAt: number;
-  readonly deleted: boolean;
-}
+export type { Decision, MirrorChange, MirrorEntry } from './kv-entry.js';
 
-/** A change of the bucket, as the mirror applied it. */
-export interface MirrorChange {
-  readonly key: string;
-  readonly op: 'set' | 'delete' | 'expire';
-  readonly entry: MirrorEntry;
-}
-
-/** What a write decides from the current entry: write, delete, or answer without writing. */
-export type Decision<R> =
-  | {
-      readonly put: unknown;
-      readonly expiresAt?: number | undefined;
-      readonly result: (revision: number) => R;
-    }
-  | { readonly del: 'delete' | 'expire'; readonly result: (revision: number) => R }
-  | { readonly answer: R };
-
-/** Wrong last (subject) sequence: the compare-and-set lost. */
-const WRONG_LAST_SEQUENCE = 10071;
 /** How long a write keeps trying against contention or a failover, in ms. */
 const WRITE_DEADLINE_MS = 15_000;
 
@@ -263,12 +243,10 @@ export class MirroredBucket {
       const h = headers();
       let body: Uint8Array;
       if ('put' in decision) {
-        body = new TextEncoder().encode(
-          superjson.stringify({ v: decision.put, x: decision.expiresAt }),
-        );
+        body = encodeBody({ v: decision.put, x: decision.expiresAt });
       } else {
         h.set('KV-Operation', 'DEL');
-        body = new TextEncoder().encode(superjson.stringify({ o: decision.del }));
+        body = encodeBody({ o: decision.del });
       }
       const expect =
         this.mode === 'stream'
@@ -388,31 +366,4 @@ export class MirroredBucket {
     for (const w of this.waiters) w.wake();
     this.waiters.clear();
   }
-}
-
-/** The sequence a "wrong last sequence: N" error names. */
-function namedSequence(error: unknown): number | undefined {
-  const m = /wrong last sequence: (\d+)/i.exec(String((error as Error)?.message));
-  return m === null ? undefined : Number(m[1]);
-}
-
-/** A mirror entry as `live()` sees it (undefined when deleted or expired). */
-function liveOf(e: MirrorEntry | undefined): MirrorEntry | undefined {
-  if (e === undefined || e.deleted) return undefined;
-  return e.expiresAt !== undefined && e.expiresAt <= Date.now() ? undefined : e;
-}
-
-/** A value's body as written by {@link MirroredBucket.write}. */
-function parseBody(data: Uint8Array): { v?: unknown; x?: number; o?: string } {
-  if (data.length === 0) return {};
-  try {
-    return superjson.parse(new TextDecoder().decode(data)) ?? {};
-  } catch {
-    return {};
-  }
-}
-
-function isWrongLastSequence(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown };
-  return e?.code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String(e?.message));
 }
