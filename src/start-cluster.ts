@@ -94,6 +94,7 @@ export async function startCluster<C extends Contract>(
       const running = await mesh.start(options.contract, (error) => app.bus.emit('error', error));
       app.meshNode = running;
       running.attach(app.bus.joinMesh(running.routes));
+      if (running.config !== undefined) await app.config.joinMesh(running.config, mesh.node);
     }
     const meshHost = app.meshNode?.stateHost;
     if (meshHost !== undefined) {

@@ -81,6 +81,34 @@ export interface MeshView {
   nodes(): MeshNode[];
 }
 
+/** One worker's acknowledgement of a config version, as a node reports it to the mesh. */
+export interface MeshConfigAck {
+  readonly workerId: number;
+  readonly slot: number;
+  readonly status: 'accepted' | 'refused' | 'failed';
+  readonly error?: BusError;
+  readonly node?: string;
+}
+
+/** What a node's config (`app.config`) is given by the mesh: versions shared by every node. */
+export interface MeshConfig {
+  /** The version and value the mesh holds now; undefined when none was written yet. */
+  current(): { readonly version: number; readonly value: unknown } | undefined;
+  /**
+   * Writes `value` as the next version (compare-and-set: one more than the latest in the mesh)
+   * and resolves with that version. With `ifAbsent`, writes version 1 only if none exists, and
+   * resolves with what the mesh holds then.
+   */
+  claim(value: unknown, ifAbsent?: boolean): Promise<number>;
+  /** Sends version `version` to every other node; resolves with their workers' acks. */
+  spread(version: number, value: unknown): Promise<MeshConfigAck[]>;
+  /**
+   * Serves the versions other nodes write: `apply` sends one to this node's workers and resolves
+   * with their acks (a version not newer than this node's is acknowledged as it is).
+   */
+  serve(apply: (version: number, value: unknown) => Promise<MeshConfigAck[]>): void;
+}
+
 /** A running mesh, as `startCluster` holds it. */
 export interface RunningMesh {
   /** The hub's side of the mesh. */
@@ -89,6 +117,8 @@ export interface RunningMesh {
   attach(local: LocalRoutes): void;
   /** The store host that replaces the primary's own (stores and locks shared by every node). */
   readonly stateHost?: StateHost;
+  /** Config versions shared by every node (`app.config.update()` on any node). */
+  readonly config?: MeshConfig;
   /** The mesh's public API, exposed as `app.mesh`. */
   readonly api: MeshView;
   /** Leaves the mesh (tells the other nodes) and closes its connection. Idempotent. */

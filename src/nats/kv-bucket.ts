@@ -29,7 +29,6 @@ import {
   type Decision,
   encodeBody,
   isWrongLastSequence,
-  liveOf,
   type MirrorChange,
   type MirrorEntry,
   namedSequence,
@@ -38,6 +37,8 @@ import {
 
 export type { Decision, MirrorChange, MirrorEntry } from './kv-entry.js';
 
+/** How often the mirror checks that its watch keeps up with the stream, in ms. */
+const LAG_CHECK_MS = 1_000;
 /** How long a write keeps trying against contention or a failover, in ms. */
 const WRITE_DEADLINE_MS = 15_000;
 
@@ -51,6 +52,7 @@ export class MirroredBucket {
   private stopWatch: (() => void) | undefined;
   private closed = false;
   private generation = 0;
+  private lagTimer: NodeJS.Timeout | undefined;
   private resyncedAt = 0;
   /** Writes that lost a compare-and-set and were retried (for tests and the bench). */
   retries = 0;
@@ -96,13 +98,42 @@ export class MirroredBucket {
     const jsm = await jetstreamManager(nc);
     const bucket = new MirroredBucket(name, kv, js, jsm, mode);
     const info = await jsm.streams.info(`KV_${name}`);
-    await bucket.watch(info.state.last_seq, false);
+    for (;;) {
+      try {
+        await bucket.watch(info.state.last_seq, false);
+        break;
+      } catch (error) {
+        // JetStream may still be electing leaders (a cluster starting or failing over).
+        if (Date.now() > deadline) {
+          throw new BusError(
+            'STARTUP_FAILED',
+            `natsMesh: KV bucket '${name}' cannot be watched: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     void (async () => {
       for await (const status of nc.status()) {
         if (bucket.closed) return;
         if (status.type === 'reconnect') bucket.resync();
       }
     })();
+    // A watch whose consumer was lost with a server stops without telling: compare with the
+    // stream's last sequence every second, and re-create it when it does not move.
+    let behindAt = -1;
+    bucket.lagTimer = setInterval(() => {
+      jsm.streams.info(`KV_${name}`).then(
+        (i) => {
+          const behind = i.state.last_seq > bucket.lastSeq;
+          if (behind && behindAt === bucket.lastSeq) bucket.resync();
+          behindAt = behind ? bucket.lastSeq : -1;
+        },
+        () => {},
+      );
+    }, LAG_CHECK_MS);
+    bucket.lagTimer.unref();
     return bucket;
   }
 
@@ -152,7 +183,9 @@ export class MirroredBucket {
     if (this.closed || now - this.resyncedAt < 1_000) return;
     this.resyncedAt = now;
     this.watch(0, true).catch(() => {
+      // JetStream not ready yet (a failover in progress): try again soon.
       this.resyncedAt = 0;
+      setTimeout(() => this.resync(), 500).unref();
     });
   }
 
@@ -188,6 +221,20 @@ export class MirroredBucket {
       }, ms);
       this.waiters.add(w);
     });
+  }
+
+  /**
+   * Waits until the mirror has every write the stream's leader has now (one JetStream API
+   * request): what is read next is current as of this call.
+   */
+  async sync(): Promise<void> {
+    let last: number;
+    try {
+      last = (await this.jsm.streams.info(`KV_${this.name}`)).state.last_seq;
+    } catch {
+      return;
+    }
+    await this.until(last, 2_000).catch(() => this.resync());
   }
 
   /** Calls `listener` with every change from now on. Returns the remover. */
@@ -232,14 +279,19 @@ export class MirroredBucket {
     decide: (current: MirrorEntry | undefined) => Decision<R>,
   ): Promise<R> {
     const deadline = performance.now() + WRITE_DEADLINE_MS;
-    /** After a lost compare-and-set while the mirror lags: the key as the stream leader has it. */
-    let fresh: { seq: number; entry: MirrorEntry | undefined } | undefined;
+    let synced = false;
     for (;;) {
       if (this.closed) throw new BusError('CLOSED', `KV bucket '${this.name}': closed`);
-      const seq = fresh?.seq ?? this.lastSeq;
-      const current = fresh === undefined ? this.raw(key) : fresh.entry;
-      const decision = decide(fresh === undefined ? this.live(key) : liveOf(fresh.entry));
-      if ('answer' in decision) return decision.answer;
+      const seq = this.lastSeq;
+      const current = this.raw(key);
+      const decision = decide(this.live(key));
+      if ('answer' in decision) {
+        // An answer without a write (a refused compare-and-set) is given on a current copy.
+        if (synced) return decision.answer;
+        await this.sync();
+        synced = true;
+        continue;
+      }
       const h = headers();
       let body: Uint8Array;
       if ('put' in decision) {
@@ -284,22 +336,21 @@ export class MirroredBucket {
       }
       if (ack === undefined) {
         this.retries++;
-        // Lost the compare-and-set: wait for the write that won, then decide again. When the
-        // mirror lags (its watch is being re-created after a failover), decide on the key as
-        // the stream's leader has it, expecting the last sequence the server named.
-        fresh = undefined;
-        const named = namedSequence(lost);
-        const caughtUp = await this.until(named ?? seq + 1, 500).then(
+        // Lost the compare-and-set: wait for the mirror to have the write that won (the server
+        // names the sequence), then decide again. A mirror that does not catch up (its consumer
+        // was lost with a server) re-creates its watch from the last revision it has.
+        const named = namedSequence(lost) ?? seq + 1;
+        const caughtUp = await this.until(named, 750).then(
           () => true,
           () => false,
         );
-        if (!caughtUp && named !== undefined) {
+        if (!caughtUp) {
           this.resync();
-          fresh = await this.leaderEntry(key, named);
+          await this.until(named, 2_000).catch(() => {});
         }
         continue;
       }
-      if (fresh === undefined && this.mode === 'stream' && ack.seq === seq + 1) {
+      if (this.mode === 'stream' && ack.seq === seq + 1) {
         // Decided on the whole bucket at `seq`, written at seq + 1: the mirror is exact there.
         const now = performance.now();
         const entry: MirrorEntry =
@@ -319,48 +370,19 @@ export class MirroredBucket {
                 deleted: true,
               };
         this.apply(key, ack.seq, entry, 'put' in decision ? 'set' : decision.del);
-      } else if (fresh === undefined) {
-        await this.until(ack.seq, Math.max(1_000, deadline - performance.now()));
+      } else {
+        await this.until(ack.seq, Math.max(1_000, deadline - performance.now())).catch(() => {
+          this.resync();
+        });
       }
       return decision.result(ack.seq);
-    }
-  }
-
-  /**
-   * The last write of `key` as the stream's leader has it (a JetStream API get), with the
-   * sequence to expect: the stream's (`named`) or the key's. Undefined if it cannot be read now.
-   */
-  private async leaderEntry(
-    key: string,
-    named: number,
-  ): Promise<{ seq: number; entry: MirrorEntry | undefined } | undefined> {
-    try {
-      const m = await this.jsm.streams.getMessage(`KV_${this.name}`, {
-        last_by_subj: `$KV.${this.name}.${key}`,
-      });
-      if (m === null) return { seq: this.mode === 'stream' ? named : 0, entry: undefined };
-      const op = m.header?.get('KV-Operation') ?? '';
-      const deleted = op === 'DEL' || op === 'PURGE';
-      const body = parseBody(m.data);
-      const entry: MirrorEntry = {
-        value: deleted ? undefined : body.v,
-        revision: m.seq,
-        expiresAt: deleted ? undefined : body.x,
-        receivedAt: performance.now(),
-        deleted,
-      };
-      return { seq: this.mode === 'stream' ? named : m.seq, entry };
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 10037) {
-        return { seq: this.mode === 'stream' ? named : 0, entry: undefined };
-      }
-      return undefined;
     }
   }
 
   /** Stops the watch; writes in progress reject with `CLOSED`. */
   close(): void {
     this.closed = true;
+    clearInterval(this.lagTimer);
     this.stopWatch?.();
     this.listeners.clear();
     for (const w of this.waiters) w.wake();

@@ -77,7 +77,12 @@ export class KvStateHost implements StateHost {
       });
     }
     const locks = await open('locks');
-    return new KvStateHost(stores, new KvLocks(locks), mode, report);
+    return new KvStateHost(stores, new KvLocks(locks), mode, report, open);
+  }
+
+  /** Opens another bucket of the mesh (`<prefix>_<name>`), in the same mode and replicas. */
+  openBucket(name: string): Promise<MirroredBucket> {
+    return this.opener(name);
   }
 
   private constructor(
@@ -86,6 +91,7 @@ export class KvStateHost implements StateHost {
     /** The compare-and-set mode in use. */
     readonly mode: 'stream' | 'key',
     private readonly reportTo: (error: BusError) => void,
+    private readonly opener: (name: string) => Promise<MirroredBucket>,
   ) {
     for (const [k, v] of stores) this.stores.set(k, v);
     this.watches = new WatchTable(
@@ -120,15 +126,18 @@ export class KvStateHost implements StateHost {
     this.ctx = ctx;
     const handle = (verb: string, fn: (input: unknown, context: HandlerContext) => unknown) =>
       this.unsubscribe.push(ctx.handle(verb, fn, { callers: 'any' }));
-    handle(Verb.get, (input) => {
+    handle(Verb.get, async (input) => {
       const { s, k } = parseWire(Req.get, input, 'INVALID_ARGUMENT', 'store get');
-      return wire(this.store(s).bucket.live(kvToken(k, true)));
+      const bucket = this.store(s).bucket;
+      await bucket.sync();
+      return wire(bucket.live(kvToken(k, true)));
     });
     handle(Verb.set, (input) => this.set(input));
     handle(Verb.increment, (input) => this.increment(input));
     handle(Verb.delete, (input) => this.delete(input));
-    handle(Verb.keys, (input) => {
+    handle(Verb.keys, async (input) => {
       const { s, p } = parseWire(Req.keys, input, 'INVALID_ARGUMENT', 'store keys');
+      await this.store(s).bucket.sync();
       const keys: string[] = [];
       for (const [k] of this.store(s).bucket.current()) {
         const key = fromKvKey(k);

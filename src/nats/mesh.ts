@@ -11,6 +11,8 @@ import type { Contract } from '../contract.js';
 import type { LocalRoutes, MeshFactory, MeshView, RunningMesh } from '../core/mesh.js';
 import { BusError, toBusError } from '../errors.js';
 import { fingerprint } from '../protocol/fingerprint.js';
+import { NatsMeshConfig } from './config.js';
+import type { MirroredBucket } from './kv-bucket.js';
 import { KvStateHost } from './kv-host.js';
 import { type NatsMeshOptions, type ResolvedMeshOptions, resolveMeshOptions } from './options.js';
 import { Presence } from './presence.js';
@@ -49,6 +51,7 @@ export function natsMesh(options: NatsMeshOptions): MeshFactory {
 export class NatsMesh implements RunningMesh {
   readonly routes: NatsRoutes;
   readonly api: MeshView;
+  readonly config: NatsMeshConfig;
   private readonly subjects: Subjects;
   private readonly presence: Presence;
   private local: LocalRoutes | undefined;
@@ -82,7 +85,8 @@ export class NatsMesh implements RunningMesh {
     }
     try {
       const stateHost = await KvStateHost.open(nc, contract, options, report);
-      return new NatsMesh(nc, contract, options, stateHost, report);
+      const configBucket = await stateHost.openBucket('config');
+      return new NatsMesh(nc, contract, options, stateHost, configBucket, report);
     } catch (error) {
       await nc.close();
       throw toBusError(error, 'STARTUP_FAILED');
@@ -94,6 +98,7 @@ export class NatsMesh implements RunningMesh {
     contract: Contract,
     private readonly options: ResolvedMeshOptions,
     readonly stateHost: KvStateHost,
+    configBucket: MirroredBucket,
     private readonly report: (error: BusError) => void,
   ) {
     const hash = fingerprint(contract).hash;
@@ -118,6 +123,7 @@ export class NatsMesh implements RunningMesh {
       options.node,
       options.localFirst,
     );
+    this.config = new NatsMeshConfig(nc, configBucket, options.prefix, options.node, this.presence);
     this.api = { nodes: () => this.presence.view(this.local?.workers() ?? []) };
   }
 
