@@ -153,6 +153,47 @@ describe.skipIf(NATS_SERVER === undefined)('natsMesh over a 3-server cluster (R3
     }, 120_000);
   });
 
+  describe('config', () => {
+    it('an update on one node reaches every worker of every node, acknowledged by each', async () => {
+      const result = await nodes.b!.value<{
+        version: number;
+        accepted: boolean;
+        workers: Array<{ node: string; workerId: number; status: string }>;
+      }>('configUpdate', { greeting: 'hi from b' });
+      expect(result.accepted).toBe(true);
+      expect(result.workers.map((w) => `${w.node}:${w.workerId}`).sort()).toEqual(
+        ['a', 'b', 'c'].flatMap((n) => workers[n]!.map((w) => `${n}:${w}`)).sort(),
+      );
+      for (const name of ['a', 'b', 'c']) {
+        for (const w of workers[name]!) {
+          const c = await nodes[name]!.call(w, 'config');
+          expect(c).toMatchObject({
+            ok: true,
+            value: { version: result.version, greeting: 'hi from b' },
+          });
+        }
+      }
+      // A second update, from another node, takes the next version.
+      const next = await nodes.c!.value<{ version: number }>('configUpdate', {
+        greeting: 'hi from c',
+      });
+      expect(next.version).toBe(result.version + 1);
+    }, 60_000);
+
+    it('a node that joins later starts on the current version', async () => {
+      const late = await MeshNodeProc.start('late', urlsFrom(1));
+      try {
+        const ids = await late.value<number[]>('workers');
+        for (const w of ids) {
+          const c = await late.call(w, 'config');
+          expect(c).toMatchObject({ ok: true, value: { greeting: 'hi from c' } });
+        }
+      } finally {
+        await late.close();
+      }
+    }, 60_000);
+  });
+
   describe('faults', () => {
     it('one NATS server killed: increments carry on exact, calls work, watches resume', async () => {
       expect(await nodes.b!.value('watchStart', { key: 'watched' })).toBe(true);
