@@ -106,26 +106,40 @@ async function main(): Promise<void> {
   const target = { node: 'b', worker: workerB! };
   const cb = () => app.bus.call(target, 'add', { a: 1, b: 2 });
 
-  // Warm up both, then alternate the measurements.
+  // Warm up both, then alternate the measurements: the best of three rounds each.
   for (let i = 0; i < 2_000; i++) await Promise.all([raw(), cb()]);
-  const rawTput = await throughput(raw);
-  const cbTput = await throughput(cb);
-  const rawP50 = await p50(raw);
-  const cbP50 = await p50(cb);
+  let [rawTput, cbTput, rawP50, cbP50] = [0, 0, Infinity, Infinity];
+  for (let round = 0; round < 3; round++) {
+    rawTput = Math.max(rawTput, await throughput(raw));
+    cbTput = Math.max(cbTput, await throughput(cb));
+    rawP50 = Math.min(rawP50, await p50(raw));
+    cbP50 = Math.min(cbP50, await p50(cb));
+  }
 
   // Increments: raw KV get + update loop against store.increment, one writer each.
   const kv = await new Kvm(jetstream(nc)).create('bench_raw', { history: 1 });
   await kv.put('n', enc.encode('0'));
-  let t = performance.now();
-  for (let i = 0; i < INCREMENTS; i++) {
-    const e = await kv.get('n');
-    await kv.update('n', enc.encode(String(Number(dec.decode(e!.value)) + 1)), e!.revision);
-  }
-  const rawIncr = INCREMENTS / ((performance.now() - t) / 1000);
+  const rawLoop = async (n: number) => {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      const e = await kv.get('n');
+      await kv.update('n', enc.encode(String(Number(dec.decode(e!.value)) + 1)), e!.revision);
+    }
+    return n / ((performance.now() - t) / 1000);
+  };
   const store = app.bus.store('hits');
-  t = performance.now();
-  for (let i = 0; i < INCREMENTS; i++) await store.increment('bench');
-  const cbIncr = INCREMENTS / ((performance.now() - t) / 1000);
+  const cbLoop = async (n: number) => {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) await store.increment('bench');
+    return n / ((performance.now() - t) / 1000);
+  };
+  await rawLoop(500);
+  await cbLoop(500);
+  let [rawIncr, cbIncr] = [0, 0];
+  for (let round = 0; round < 3; round++) {
+    rawIncr = Math.max(rawIncr, await rawLoop(INCREMENTS));
+    cbIncr = Math.max(cbIncr, await cbLoop(INCREMENTS));
+  }
 
   const rows = [
     ['call across nodes, 256 in flight (calls/s)', rawTput, cbTput, cbTput / rawTput, '≥ 0.9'],
