@@ -352,7 +352,12 @@ export class HubRouter {
     }
     this.fanOut(frame, from.id);
     this.host.deliver(frame, from.id);
-    this.mesh?.publish(frame.m, frame, from.id);
+    try {
+      this.mesh?.publish(frame.m, frame, from.id);
+    } catch (error) {
+      // Over NATS's max_payload: the other nodes do not get it, and that is told.
+      this.host.report(toBusError(error, 'PAYLOAD_TOO_LARGE'));
+    }
   }
 
   /**

@@ -324,8 +324,9 @@ export class PrimaryCore<C extends Contract> extends BaseBus<C> {
   // ------------------------------------------------------------------ events
 
   protected broadcast(topic: string, payload: Encoded): void {
-    this.router.fanOut({ k: Kind.event, m: topic, s: PRIMARY_ID, ...payload }, undefined);
+    // The mesh first: over NATS's max_payload it throws before anything is sent anywhere.
     this.router.mesh?.publish(topic, payload, PRIMARY_ID);
+    this.router.fanOut({ k: Kind.event, m: topic, s: PRIMARY_ID, ...payload }, undefined);
   }
 
   /**

@@ -110,6 +110,17 @@ describe.skipIf(NATS_SERVER === undefined)('natsMesh over one server', () => {
       expect(ok.ok).toBe(true);
     });
 
+    it('refuses an event over max_payload with PAYLOAD_TOO_LARGE before delivering it anywhere', async () => {
+      const r = await a.run('publishBig');
+      expect(r).toMatchObject({ ok: false, code: 'PAYLOAD_TOO_LARGE' });
+      await new Promise((r) => setTimeout(r, 200));
+      const workersA = await a.value<number[]>('workers');
+      for (const w of workersA) {
+        const got = ((await a.call(w, 'received')) as { value: string[] }).value;
+        expect(got.some((k) => k.length > 1000)).toBe(false);
+      }
+    });
+
     it('leaves nothing pending', async () => {
       expect(await a.value('pending')).toBe(0);
       expect(await b.value('pending')).toBe(0);
