@@ -164,6 +164,13 @@ describe.skipIf(NATS_SERVER === undefined)('natsMesh over one server', () => {
       });
       expect(local.map((r) => r.node)).toEqual(['a', 'a']);
     });
+
+    it("from a worker too: callAll is mesh-wide by default, { scope: 'node' } is its node", async () => {
+      const mesh = await b.call(workersB[0], 'relayAll', {});
+      expect((mesh as { value: string[] }).value.sort()).toEqual(['a', 'a', 'b', 'b']);
+      const local = await b.call(workersB[0], 'relayAll', { scope: 'node' });
+      expect((local as { value: string[] }).value).toEqual(['b', 'b']);
+    });
   });
 
   describe('publish', () => {
@@ -232,6 +239,9 @@ describe.skipIf(NATS_SERVER === undefined)('natsMesh over one server', () => {
         );
         const r = await a.call({ node: 'd', worker: 1 }, 'whoami');
         expect(r).toMatchObject({ ok: false, code: 'CONTRACT_MISMATCH' });
+        // Its 'any' calls stay among nodes of its own contract: none handles 'extra'.
+        const none = await d.call('any', 'extra');
+        expect(none).toMatchObject({ ok: false, code: 'NO_HANDLER' });
       } finally {
         await d.close();
       }
