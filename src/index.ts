@@ -37,6 +37,7 @@ export {
   type TopicName,
 } from './contract.js';
 export type { PeerId, Side } from './core/extension.js';
+export type { MeshFactory, MeshNode, MeshView } from './core/mesh.js';
 export type {
   BusEvents,
   CallAllResult,
@@ -45,6 +46,7 @@ export type {
   EventContext,
   Handler,
   HandlerContext,
+  NodeTarget,
   Origin,
   SlotTarget,
   Target,

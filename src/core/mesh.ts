@@ -130,7 +130,8 @@ export interface MeshFactory {
   /** This node's name: `bus.node` in the primary and in its workers. */
   readonly node: string;
   /**
-   * Connects this node to the mesh. Called by `startCluster` before any worker is forked.
+   * @internal Connects this node to the mesh. Called by `startCluster` before any worker is
+   * forked.
    * @throws rejects with a BusError when the mesh cannot be joined.
    */
   start(contract: Contract, report: (error: BusError) => void): Promise<RunningMesh>;
