@@ -47,6 +47,7 @@ export {
   type UnaryMethodName,
 } from './contract.js';
 export type { PeerId, Side } from './core/extension.js';
+export type { MeshFactory, MeshNode, MeshView } from './core/mesh.js';
 export type {
   BusEvents,
   CallAllResult,
@@ -55,6 +56,7 @@ export type {
   EventContext,
   Handler,
   HandlerContext,
+  NodeTarget,
   Origin,
   SlotTarget,
   StreamArgs,

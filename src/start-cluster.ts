@@ -9,6 +9,7 @@
 import cluster from 'node:cluster';
 import { configHub, loadInitialConfig } from './config/extension.js';
 import type { Contract } from './contract.js';
+import { NODE_ENV } from './core/mesh.js';
 import { drainHub } from './drain/extension.js';
 import { BusError, toBusError } from './errors.js';
 import { healthHub } from './health/extension.js';
@@ -72,7 +73,12 @@ export async function startCluster<C extends Contract>(
     );
   }
   // Code, then `--workers`, then the environment, then the defaults (readEnv: false: code only).
-  const options = withEnvironment(given);
+  let options = withEnvironment(given);
+  const mesh = options.mesh;
+  if (mesh !== undefined) {
+    // Its workers learn the node's name from their environment (bus.node).
+    options = { ...options, env: { ...options.env, [NODE_ENV]: mesh.node } };
+  }
   const resolved = resolveOptions(options as unknown as StartClusterOptions<Contract>);
   const metrics = resolveMetricsOptions(options.metrics);
   const initial = await loadInitialConfig(options.contract, options.config, options.configFile);
@@ -105,15 +111,26 @@ export async function startCluster<C extends Contract>(
   }));
   app.bus.install(metricsHub(metrics, app, app.bus));
   try {
-    app.storeHost = await StoreHost.load(options.contract, {
-      ...options.store,
-      persist: options.persist,
-      maxDepth: options.maxDepth,
-      maxPayloadBytes: options.maxPayloadBytes,
-      report: (error) => app.bus.emit('error', error),
-      observe: (store, op) => app.bus.observer.storeOp(store, op),
-    });
-    app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+    if (mesh !== undefined) {
+      const running = await mesh.start(options.contract, (error) => app.bus.emit('error', error));
+      app.meshNode = running;
+      running.attach(app.bus.joinMesh(running.routes));
+      if (running.config !== undefined) await app.config.joinMesh(running.config, mesh.node);
+    }
+    const meshHost = app.meshNode?.stateHost;
+    if (meshHost !== undefined) {
+      app.bus.install(stateExtension(options.contract, { host: meshHost }));
+    } else {
+      app.storeHost = await StoreHost.load(options.contract, {
+        ...options.store,
+        persist: options.persist,
+        maxDepth: options.maxDepth,
+        maxPayloadBytes: options.maxPayloadBytes,
+        report: (error) => app.bus.emit('error', error),
+        observe: (store, op) => app.bus.observer.storeOp(store, op),
+      });
+      app.bus.install(stateExtension(options.contract, { host: app.storeHost }));
+    }
     app.bus.install(
       peersHub((id) => {
         const record = app.slots.records.get(id);

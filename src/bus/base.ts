@@ -21,6 +21,7 @@ import type {
   UnaryMethodName,
 } from '../contract.js';
 import type { Extension, Installed, PeerId, Peers, Side } from '../core/extension.js';
+import { NODE_ENV } from '../core/mesh.js';
 import type {
   BusEvents,
   CallAllResult,
@@ -59,6 +60,15 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   readonly contract: C;
   /** Who this process is: `'primary'` or its worker id. */
   abstract readonly self: Origin;
+  /**
+   * This process's node name with a mesh (`startCluster({ mesh: natsMesh({ node }) })`; a
+   * worker learns it from its primary); `undefined` without a mesh.
+   */
+  get node(): string | undefined {
+    return this.nodeName;
+  }
+  /** @internal Set by the mesh (primary), read from the environment (worker). */
+  protected nodeName: string | undefined = process.env[NODE_ENV] || undefined;
   /** The checks, the encoding and the decoding of this bus's calls. */
   private readonly caller: Caller;
   /** The handler table: the user's and the system handlers, and serving requests with them. */

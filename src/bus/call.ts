@@ -52,7 +52,13 @@ export class Caller {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new BusError('INVALID_ARGUMENT', `${what}: options.signal must be an AbortSignal`);
     }
-    return { timeoutMs: this.timeoutMs(options), signal };
+    const scope = options?.scope;
+    if (scope !== undefined && scope !== 'mesh' && scope !== 'node') {
+      throw new BusError('INVALID_ARGUMENT', `${what}: options.scope must be 'mesh' or 'node'`);
+    }
+    return scope === undefined
+      ? { timeoutMs: this.timeoutMs(options), signal }
+      : { timeoutMs: this.timeoutMs(options), signal, scope };
   }
 
   /**
@@ -97,14 +103,15 @@ export class Caller {
 
   /** One worker's item of a `callAll`, as the caller gets it: its result, or its error. */
   settleItem(method: string, item: GatherItem): CallAllResult<unknown> {
+    const who = item.o === undefined ? { workerId: item.w } : { workerId: item.w, node: item.o };
     if (item.e !== undefined) {
-      return { workerId: item.w, status: 'rejected', error: BusError.fromJSON(item.e) };
+      return { ...who, status: 'rejected', error: BusError.fromJSON(item.e) };
     }
     try {
       const value = this.decodeResult(method, item, item.w);
-      return { workerId: item.w, status: 'fulfilled', value };
+      return { ...who, status: 'fulfilled', value };
     } catch (error) {
-      return { workerId: item.w, status: 'rejected', error: toBusError(error, 'PROTOCOL') };
+      return { ...who, status: 'rejected', error: toBusError(error, 'PROTOCOL') };
     }
   }
 }

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { MeshRoutes, RouteOptions } from '../core/mesh.js';
+import type { Target } from '../core/types.js';
 import { BusError, toBusError } from '../errors.js';
 import { copyPayload } from '../protocol/codec.js';
 import {
@@ -47,6 +49,13 @@ export interface RouterHost {
   deliver(frame: EventFrame, from: number): void;
 }
 
+/** The payload of a frame, alone. */
+function payloadOf(frame: Encoded): Encoded {
+  const out: Encoded = {};
+  copyPayload(out, frame);
+  return out;
+}
+
 /** The routing between the primary and the workers, and between workers. */
 export class HubRouter {
   /** Every attached worker, by id (connected or not yet). */
@@ -54,6 +63,8 @@ export class HubRouter {
   /** The patterns each worker subscribes to: events go only where one matches. */
   readonly subscriptions: HubSubscriptions;
   private anyCursor = 0;
+  /** The mesh, when this hub is one node of several (set by `startCluster({ mesh })`). */
+  mesh: MeshRoutes | undefined;
 
   /**
    * @param host - the primary's bus.
@@ -133,6 +144,7 @@ export class HubRouter {
       this.host.serve(peer, frame, from.id, call);
       return;
     }
+    if (this.mesh !== undefined && this.meshRequest(this.mesh, from, peer, frame, call)) return;
     if (target === 'all') {
       const timeoutMs = frame.d ?? this.callTimeoutMs;
       this.gather(frame.m, frame, timeoutMs, call.signal, from.id).then(
@@ -160,6 +172,89 @@ export class HubRouter {
     if (id !== 0) {
       call.onAbort = (reason) => dest.peer.cancel(id, reason.code, reason.message);
     }
+  }
+
+  /**
+   * A worker's request that goes through the mesh: to another node's worker, a gather of the
+   * whole mesh, an `'any'` with no local worker (or not local first). Returns false when it is
+   * this node's to route.
+   */
+  private meshRequest(
+    mesh: MeshRoutes,
+    from: WorkerEntry,
+    peer: Peer,
+    frame: RequestFrame,
+    call: InboundCall,
+  ): boolean {
+    const t = frame.t;
+    let run: ((options: RouteOptions) => Promise<Encoded | GatherItem[]>) | undefined;
+    if (t === 'all') {
+      const scope = frame.o === undefined ? 'mesh' : 'node';
+      run = (o) => this.meshGather(mesh, frame.m, frame, o, from.id, scope);
+    } else if (typeof t === 'number' && t !== PRIMARY_ID && frame.o !== undefined) {
+      if (frame.o === mesh.node) return false;
+      run = (o) => mesh.call(frame.o!, t, frame.m, payloadOf(frame), o);
+    } else if (t === 'any') {
+      if (mesh.localFirst && this.hasLocal(frame.m)) return false;
+      run = (o) => mesh.any(frame.m, payloadOf(frame), o);
+    } else return false;
+    const controller = new AbortController();
+    call.onAbort = (reason) => controller.abort(reason);
+    run({ timeoutMs: frame.d ?? this.callTimeoutMs, signal: controller.signal }).then(
+      (r) => (Array.isArray(r) ? peer.reply(frame.i, {}, r) : peer.reply(frame.i, r)),
+      (error: unknown) => peer.fail(frame.i, toBusError(error, 'PROTOCOL')),
+    );
+    return true;
+  }
+
+  /**
+   * A call of the primary's own that goes through the mesh (another node's worker; `'any'` with
+   * no local worker, or not local first), or undefined when it is this node's to route.
+   */
+  viaMesh(
+    target: Target,
+    method: string,
+    payload: Encoded,
+    options: RouteOptions,
+  ): Promise<Encoded> | undefined {
+    const mesh = this.mesh;
+    if (typeof target === 'object' && 'node' in target) {
+      if (mesh === undefined) {
+        return Promise.reject(
+          new BusError('NO_TARGET', `node '${target.node}': this cluster is not part of a mesh`),
+        );
+      }
+      if (target.node === mesh.node) return undefined;
+      return mesh.call(target.node, target.worker, method, payload, options);
+    }
+    if (target === 'any' && mesh !== undefined && !(mesh.localFirst && this.hasLocal(method))) {
+      return mesh.any(method, payload, options);
+    }
+    return undefined;
+  }
+
+  /** Whether a connected worker of this node handles `method`. */
+  hasLocal(method: string): boolean {
+    for (const w of this.workers.values()) if (w.connected && w.handles.has(method)) return true;
+    return false;
+  }
+
+  /**
+   * This node's gather, and with scope `'mesh'` every other node's: items in node then worker id
+   * order, each with its node.
+   */
+  meshGather(
+    mesh: MeshRoutes,
+    method: string,
+    payload: Encoded,
+    options: RouteOptions,
+    source: number,
+    scope: 'mesh' | 'node' = 'mesh',
+  ): Promise<GatherItem[]> {
+    return Promise.all([
+      this.gather(method, payload, options.timeoutMs, options.signal, source),
+      scope === 'mesh' ? mesh.gather(method, payload, options) : [],
+    ]).then(([local, remote]) => [...local.map((i) => ({ ...i, o: mesh.node })), ...remote]);
   }
 
   /** Sends a request on to a worker, payload untouched; the caller's own timeout governs. */
@@ -274,6 +369,12 @@ export class HubRouter {
     }
     this.fanOut(frame, from.id);
     this.host.deliver(frame, from.id);
+    try {
+      this.mesh?.publish(frame.m, frame, from.id);
+    } catch (error) {
+      // Over NATS's max_payload: the other nodes do not get it, and that is told.
+      this.host.report(toBusError(error, 'PAYLOAD_TOO_LARGE'));
+    }
   }
 
   /**

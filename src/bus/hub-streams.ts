@@ -117,6 +117,7 @@ export class HubStreams {
     copyPayload(frame, payload);
     if (target === 'primary')
       return handleOf(this.localConsumer, this.localConsumer.open(sink, frame));
+    if (typeof target === 'object' && !('slot' in target)) throw crossNode(method);
     const router = this.host.router;
     const dest =
       target === 'any'
@@ -270,4 +271,12 @@ class Relay implements ProducerSink, ConsumerSink {
     this.a.endProducer(this.aId, error);
     this.b?.cancelConsumer(this.bId);
   }
+}
+
+/** Streams stay within one node: a `{ node, worker }` target is refused. */
+export function crossNode(method: string): BusError {
+  return new BusError(
+    'INVALID_ARGUMENT',
+    `stream '${method}': a { node, worker } target is not supported; a stream stays within one node (call a method that streams there instead)`,
+  );
 }

@@ -19,7 +19,11 @@ export function describeOrigin(origin: Origin): string {
 
 /** Describes a target for messages: `the primary`, `worker 3`, `any worker`, a slot's worker. */
 export function describeTarget(target: Target): string {
-  if (typeof target === 'object') return `the worker in slot ${target.slot}`;
+  if (typeof target === 'object') {
+    return 'node' in target
+      ? `worker ${target.worker} on node '${target.node}'`
+      : `the worker in slot ${target.slot}`;
+  }
   return typeof target === 'number'
     ? `worker ${target}`
     : target === 'any'
@@ -34,12 +38,21 @@ export function describeTarget(target: Target): string {
 export function checkTarget(target: unknown): void {
   if (target === 'primary' || target === 'any') return;
   if (typeof target === 'number' && Number.isSafeInteger(target) && target > 0) return;
-  if (typeof target === 'object' && target !== null) {
+  if (typeof target === 'object' && target !== null && 'node' in target) {
+    const { node, worker } = target as { node?: unknown; worker?: unknown };
+    if (
+      typeof node === 'string' &&
+      node.length > 0 &&
+      Number.isSafeInteger(worker) &&
+      (worker as number) > 0
+    )
+      return;
+  } else if (typeof target === 'object' && target !== null) {
     const slot = (target as { slot?: unknown }).slot;
     if (Number.isSafeInteger(slot) && (slot as number) >= 0) return;
   }
   throw new BusError(
     'INVALID_ARGUMENT',
-    `call: target must be 'primary', 'any', a worker id (a positive integer) or { slot } (an integer >= 0), got ${JSON.stringify(target) ?? String(target)}`,
+    `call: target must be 'primary', 'any', a worker id (a positive integer) { slot } (an integer >= 0) or { node, worker } (a name and a positive integer), got ${JSON.stringify(target) ?? String(target)}`,
   );
 }

@@ -73,6 +73,8 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
 export interface ResolvedCallOptions {
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
+  /** `callAll` with a mesh: every node's workers, or this node's. */
+  readonly scope?: 'mesh' | 'node';
 }
 
 /** The largest and deepest payload a process sends or accepts. */

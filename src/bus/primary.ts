@@ -7,6 +7,7 @@
  */
 import type { Contract } from '../contract.js';
 import { HUB_ID, type PeerId, type Peers } from '../core/extension.js';
+import type { LocalRoutes, MeshRoutes } from '../core/mesh.js';
 import type { Target } from '../core/types.js';
 import { BusError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
@@ -23,6 +24,7 @@ import type { Link } from '../transport/link.js';
 import type { Membership } from '../transport/membership.js';
 import { type BusOptions, isSystemName, type ResolvedCallOptions, type Responder } from './base.js';
 import { HubHandshake } from './hub-handshake.js';
+import { meshLocalRoutes } from './hub-mesh.js';
 import { HubRouter, type WorkerEntry } from './hub-router.js';
 import { HubStreams } from './hub-streams.js';
 import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
@@ -270,6 +272,26 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
     return this.workers.get(workerId)?.peer.pendingCount ?? 0;
   }
 
+  // ------------------------------------------------------------------ the mesh
+
+  /**
+   * @internal Makes this hub one node of a mesh (`startCluster({ mesh })`): `{ node, worker }`
+   * targets, `'any'` beyond this node, mesh-wide `callAll` and `publish`. Returns what the mesh
+   * needs of this node.
+   */
+  joinMesh(mesh: MeshRoutes): LocalRoutes {
+    this.router.mesh = mesh;
+    this.nodeName = mesh.node;
+    return meshLocalRoutes(this.router, {
+      deliver: (topic, payload, source) => {
+        const origin = source === PRIMARY_ID ? 'primary' : source;
+        if (this.held !== undefined) this.held.push(() => this.deliver(topic, payload, origin));
+        else this.deliver(topic, payload, origin);
+      },
+      report: (error) => this.report(error),
+    });
+  }
+
   // ------------------------------------------------------------------ the primary's own calls
 
   protected route(
@@ -280,6 +302,9 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
   ): Promise<Encoded> {
     if (target === 'primary') return this.callLocal(method, payload, options);
     const router = this.router;
+    const meshed = router.viaMesh(target, method, payload, options);
+    if (meshed !== undefined) return meshed;
+    if (typeof target === 'object' && 'node' in target) target = target.worker;
     let dest: WorkerEntry;
     try {
       dest =
@@ -328,12 +353,18 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
     payload: Encoded,
     options: ResolvedCallOptions,
   ): Promise<GatherItem[]> {
+    const mesh = this.router.mesh;
+    if (mesh !== undefined) {
+      return this.router.meshGather(mesh, method, payload, options, PRIMARY_ID, options.scope);
+    }
     return this.router.gather(method, payload, options.timeoutMs, options.signal, PRIMARY_ID);
   }
 
   // ------------------------------------------------------------------ events
 
   protected broadcast(topic: string, payload: Encoded): void {
+    // The mesh first: over NATS's max_payload it throws before anything is sent anywhere.
+    this.router.mesh?.publish(topic, payload, PRIMARY_ID);
     this.router.fanOut({ k: Kind.event, m: topic, s: PRIMARY_ID, ...payload }, undefined);
   }
 

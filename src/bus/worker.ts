@@ -23,7 +23,9 @@ import { type ControlFrame, type OutgoingRequest, Peer } from '../protocol/peer.
 import type { Link } from '../transport/link.js';
 import { MAX_TIMER_MS } from '../util/duration.js';
 import { type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
+import { crossNode } from './hub-streams.js';
 import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
+import { describeTarget } from './names.js';
 import type { StreamHandle } from './stream.js';
 import { StreamingBus } from './streaming.js';
 import { type ConsumerSink, StreamEndpoint } from './streams.js';
@@ -232,12 +234,16 @@ export class WorkerCore<C extends Contract> extends StreamingBus<C> {
   ): Promise<Encoded> {
     const frame: OutgoingRequest = { k: Kind.request, m: method };
     copyPayload(frame, payload);
-    if (typeof target === 'object') frame.n = target.slot;
-    else if (target !== 'primary') frame.t = target;
+    if (typeof target === 'object') {
+      if ('node' in target) {
+        frame.t = target.worker;
+        frame.o = target.node;
+      } else frame.n = target.slot;
+    } else if (target !== 'primary') frame.t = target;
     return this.peer.request(frame, {
       to:
         typeof target === 'object'
-          ? `the worker in slot ${target.slot}`
+          ? describeTarget(target)
           : target === 'any'
             ? 'any worker'
             : target === 'primary'
@@ -266,8 +272,10 @@ export class WorkerCore<C extends Contract> extends StreamingBus<C> {
       b: bytes,
     };
     copyPayload(frame, payload);
-    if (typeof target === 'object') frame.n = target.slot;
-    else if (target !== 'primary') frame.t = target;
+    if (typeof target === 'object') {
+      if (!('slot' in target)) throw crossNode(method);
+      frame.n = target.slot;
+    } else if (target !== 'primary') frame.t = target;
     const streams = this.streams;
     const id = streams.open(sink, frame);
     return {
@@ -283,7 +291,14 @@ export class WorkerCore<C extends Contract> extends StreamingBus<C> {
   ): Promise<GatherItem[]> {
     return this.peer
       .request(
-        { k: Kind.request, m: method, t: 'all', d: options.timeoutMs, ...payload },
+        {
+          k: Kind.request,
+          m: method,
+          t: 'all',
+          d: options.timeoutMs,
+          ...(options.scope === 'node' && this.node !== undefined ? { o: this.node } : {}),
+          ...payload,
+        },
         {
           what: 'callAll',
           to: 'every worker',

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ConfigInput, ConfigValue, Contract } from '../contract.js';
 import type { ExtensionContext, PeerId } from '../core/extension.js';
+import type { MeshConfig } from '../core/mesh.js';
 import { BusError, summarizeIssues, toBusError, toIssues } from '../errors.js';
 import { decode, encode } from '../protocol/codec.js';
 import {
@@ -54,6 +55,9 @@ export class ClusterConfig<C extends Contract> {
   private value: unknown;
   private encoded: Encoded | undefined;
   private versionValue = 0;
+  /** With a mesh: the shared versions, and this node's name. */
+  private mesh: MeshConfig | undefined;
+  private meshNode: string | undefined;
   /** The version each worker's welcome carried, until its bus is gone. */
   private readonly welcomed = new Map<PeerId, number>();
 
@@ -122,12 +126,25 @@ export class ClusterConfig<C extends Contract> {
     } catch (error) {
       throw toBusError(error, 'INVALID_ARGUMENT', 'config.update: the config cannot be encoded');
     }
-    this.versionValue++;
-    this.value = parsed.data;
-    this.encoded = encoded;
-    const version = this.versionValue;
+    const mesh = this.mesh;
+    // With a mesh, the version is the mesh's (compare-and-set in its KV), and every node's
+    // workers acknowledge it.
+    const version = mesh === undefined ? this.versionValue + 1 : await mesh.claim(next);
+    if (version > this.versionValue) {
+      this.versionValue = version;
+      this.value = parsed.data;
+      this.encoded = encoded;
+    }
     const targets = [...this.deps.targets()].sort((a, b) => a.slot - b.slot);
-    const workers = await Promise.all(targets.map((t) => this.send(t, version, encoded)));
+    const [local, remote] = await Promise.all([
+      Promise.all(targets.map((t) => this.send(t, version, encoded))),
+      mesh === undefined ? [] : mesh.spread(version, next),
+    ]);
+    const node = this.meshNode;
+    const workers = [
+      ...(node === undefined ? local : local.map((a) => ({ ...a, node }))),
+      ...remote,
+    ];
     const result: ConfigUpdateResult = {
       version,
       accepted: workers.every((w) => w.status === 'accepted'),
@@ -135,6 +152,53 @@ export class ClusterConfig<C extends Contract> {
     };
     this.deps.updated(result);
     return result;
+  }
+
+  /**
+   * @internal Joins the mesh's shared config (startCluster, before any worker is forked): this
+   * node starts on the mesh's current version if there is one, else writes its initial config
+   * as version 1; then serves the versions the other nodes write.
+   */
+  async joinMesh(mesh: MeshConfig, node: string): Promise<void> {
+    if (this.contract.config === undefined) return;
+    this.mesh = mesh;
+    this.meshNode = node;
+    if (mesh.current() === undefined && this.encoded !== undefined) {
+      await mesh.claim(decode(this.encoded), true);
+    }
+    const cur = mesh.current();
+    if (cur !== undefined) this.adopt(cur.version, cur.value);
+    mesh.serve(async (version, value) => {
+      const adopted = this.adopt(version, value);
+      const targets = [...this.deps.targets()].sort((a, b) => a.slot - b.slot);
+      const acks = await Promise.all(
+        targets.map((t) =>
+          adopted === undefined
+            ? Promise.resolve<ConfigAck>({ workerId: t.workerId, slot: t.slot, status: 'accepted' })
+            : this.send(t, version, adopted),
+        ),
+      );
+      return acks.map((a) => ({ ...a, node }));
+    });
+  }
+
+  /** Takes version `version` from the mesh if newer; returns its encoding, or undefined if not. */
+  private adopt(version: number, value: unknown): Encoded | undefined {
+    if (version <= this.versionValue) return undefined;
+    const parsed = this.contract.config?.safeParse(value);
+    if (parsed === undefined || !parsed.success) {
+      this.deps.error(
+        new BusError(
+          'VALIDATION',
+          `config version ${version} from the mesh fails this node's config schema; not applied`,
+        ),
+      );
+      return undefined;
+    }
+    this.versionValue = version;
+    this.value = parsed.data;
+    this.encoded = encode(value);
+    return this.encoded;
   }
 
   /**

@@ -41,6 +41,8 @@ export interface ConfigAck {
   readonly status: 'accepted' | 'refused' | 'failed';
   /** Why, for `refused` and `failed`. */
   readonly error?: BusError;
+  /** With a mesh: the node of the worker (`slot` is -1 for a node that did not answer). */
+  readonly node?: string;
 }
 
 /** What `app.config.update()` resolves with. */

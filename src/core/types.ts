@@ -25,7 +25,18 @@ export type PeerId = number;
  * slot); or `'any'`, one connected worker that handles the method, chosen round-robin by the
  * primary (workers being drained only when no other one handles it).
  */
-export type Target = 'primary' | 'any' | PeerId | SlotTarget;
+export type Target = 'primary' | 'any' | PeerId | SlotTarget | NodeTarget;
+
+/**
+ * A call target on another node of a mesh (`startCluster({ mesh })`): worker `worker` (its
+ * cluster worker id on that node, `bus.self` there) of node `node` (`bus.node` there).
+ */
+export interface NodeTarget {
+  /** The node's name. */
+  readonly node: string;
+  /** The worker's id on that node (a positive integer). */
+  readonly worker: number;
+}
 
 /** A call target by stable slot: the worker currently serving slot `slot` (0..N-1). */
 export interface SlotTarget {
@@ -46,6 +57,12 @@ export interface CallOptions {
   readonly timeoutMs?: number;
   /** Aborting it rejects the call with `ABORTED` and aborts the remote handler's `signal`. */
   readonly signal?: AbortSignal;
+  /**
+   * `callAll` only, with a mesh: `'mesh'` gathers from every worker of every node, `'node'` from
+   * this node's workers only. Without a mesh, both are this node's workers.
+   * @default 'mesh'
+   */
+  readonly scope?: 'mesh' | 'node';
 }
 
 /** The arguments after the method name: the input (omitted for a method without one), then options. */
@@ -122,6 +139,8 @@ export type CallAllResult<T> =
   | {
       /** The worker that answered. */
       readonly workerId: number;
+      /** The node of that worker, with a mesh. */
+      readonly node?: string;
       readonly status: 'fulfilled';
       /** Its result, validated against the method's output schema. */
       readonly value: T;
@@ -129,6 +148,8 @@ export type CallAllResult<T> =
   | {
       /** The worker that failed. */
       readonly workerId: number;
+      /** The node of that worker, with a mesh. */
+      readonly node?: string;
       readonly status: 'rejected';
       /** Why: `NO_HANDLER`, `REMOTE`, `TIMEOUT`, `TARGET_EXITED`, `BAD_OUTPUT`, ... */
       readonly error: BusError;

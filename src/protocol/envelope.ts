@@ -24,8 +24,8 @@ export const PROTOCOL_VERSION = 1;
  * | kind | keys |
  * | --- | --- |
  * | every frame | `$cb` marker and protocol version, `k` kind |
- * | `req` | `i` request id, `m` method, `t` target (worker id, `'any'`, `'all'`), `n` target slot, `s` original caller (set by the hub), `d` per-worker timeout of a gather (ms), `p`/`q` payload |
- * | `res` | `i`, `p`/`q` result, `a` gather items (`w` worker id, `p`/`q`, or `e` error) |
+ * | `req` | `i` request id, `m` method, `t` target (worker id, `'any'`, `'all'`), `n` target slot, `s` original caller (set by the hub), `d` per-worker timeout of a gather (ms), `o` the node of the target (mesh), `p`/`q` payload |
+ * | `res` | `i`, `p`/`q` result, `a` gather items (`w` worker id, `o` its node, `p`/`q`, or `e` error) |
  * | `err` | `i`, `e` the error's wire form |
  * | `cancel` | `i` |
  * | `evt` | `m` topic, `s` publisher, `p`/`q` payload |
@@ -141,12 +141,16 @@ export interface RequestFrame extends Base, Encoded {
   s?: number;
   /** For a gather (`t: 'all'`): the per-worker timeout in ms. */
   d?: number;
+  /** With a mesh: the node the target is on (a gather: only that node's workers). */
+  o?: string;
 }
 
 /** One worker's answer inside a gather response. */
 export interface GatherItem extends Encoded {
   /** Worker id. */
   w: number;
+  /** The worker's node, with a mesh. */
+  o?: string;
   /** The worker's error, when it failed. */
   e?: BusErrorJSON;
 }
@@ -292,6 +296,7 @@ function parseBody(f: Record<string, unknown>): Parsed {
       if (f.d !== undefined && !(typeof f.d === 'number' && f.d > 0 && f.d <= MAX_TIMER_MS)) {
         return bad('request with an invalid gather timeout');
       }
+      if (f.o !== undefined && !isName(f.o)) return bad('request with an invalid node');
       break;
     case Kind.response:
       if (!isId(f.i)) return bad('response without a valid id');

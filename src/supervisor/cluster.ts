@@ -53,8 +53,12 @@ export type {
   StartClusterOptions,
 } from './options.js';
 
+import type { MeshView, RunningMesh } from '../core/mesh.js';
 import type { ClusterMembership } from '../transport/cluster.js';
+
 import { emitOrWarn, warn } from '../util/warn.js';
+
+const NO_MESH: MeshView = { nodes: () => [] };
 
 /** @internal The hub sides of the extensions the supervisor drives, as installed on its bus. */
 export interface HubExtensions<C extends Contract> {
@@ -75,6 +79,12 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
   readonly config: ClusterConfig<C>;
   /** @internal The shared stores' host, opened by {@link startCluster} before any fork. */
   storeHost: StoreHost | undefined;
+  /** @internal The mesh this node is part of (`startCluster({ mesh })`), once joined. */
+  meshNode: RunningMesh | undefined;
+  /** The mesh: `nodes()` seen, their workers, when each was last heard. Without a mesh, none. */
+  get mesh(): MeshView {
+    return this.meshNode?.api ?? NO_MESH;
+  }
   /** @internal */
   readonly slots: Slots;
   /** @internal Set by {@link startCluster} once the management API listens. */
@@ -368,8 +378,13 @@ export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, 
         () => undefined,
         (error: unknown) => error,
       );
+      const meshError = await this.meshNode?.close().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       await this.bus.close();
       this.membership.close();
+      if (meshError !== undefined) warn(toBusError(meshError, 'CLOSED'));
       this.emit('close');
       this.removeAllListeners();
       if (persistError !== undefined) throw persistError;

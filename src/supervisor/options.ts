@@ -8,6 +8,7 @@
 import type { BusOptions } from '../bus/base.js';
 import { DEFAULT_CONFIG_ACK_TIMEOUT_MS } from '../config/hub.js';
 import type { ConfigInput, Contract } from '../contract.js';
+import type { MeshFactory } from '../core/mesh.js';
 import { BusError } from '../errors.js';
 import { type ResolvedHealthOptions, resolveHealthOptions } from '../health/hub.js';
 import type { HealthOptions } from '../health/types.js';
@@ -34,6 +35,12 @@ export type { SignalOptions } from './signals.js';
 export interface StartClusterOptions<C extends Contract> extends BusOptions {
   /** The contract every worker connects with. */
   readonly contract: C;
+  /**
+   * Makes this cluster one node of a mesh of hosts, e.g. `natsMesh({ servers, node })` from
+   * `clusterbus/nats`: `{ node, worker }` targets, `'any'` and `callAll` across nodes, `publish`
+   * to every node, stores, locks and config shared by every node. See docs/nats.md.
+   */
+  readonly mesh?: MeshFactory;
   /**
    * How many workers (slots) to fork. Unset: `--workers N` on the primary's command line, else
    * `CLUSTER_WORKERS` (see {@link StartClusterOptions.readEnv}).
