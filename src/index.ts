@@ -77,6 +77,7 @@ export {
   type RemoteErrorJSON,
 } from './errors.js';
 export type {
+  CallDurations,
   ClusterHealth,
   EventLoopDelay,
   HealthCheckResult,
