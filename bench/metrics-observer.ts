@@ -14,7 +14,7 @@ for (let round = 0; round < 3; round++) {
   for (let i = 0; i < N; i++) {
     const started = observer.started();
     observer.settled('add', OK_CODE, started);
-    observer.answered('add', OK_CODE);
+    observer.answered('add', OK_CODE, started);
   }
   const ns = ((performance.now() - t0) * 1e6) / N;
   console.log(`round ${round}: ${ns.toFixed(0)} ns per call (started + settled + answered)`);

@@ -104,6 +104,7 @@ export function workerBus<C extends Contract>(
       slot: () => core.slot,
       inFlight: () => core.pendingCount,
       callsServed: () => core.servedCount,
+      takeCallDurations: () => core.observer.serveTimes.take(),
       configVersion: () => config.version,
     }),
   );

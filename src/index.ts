@@ -79,6 +79,7 @@ export {
   type RemoteErrorJSON,
 } from './errors.js';
 export type {
+  CallDurations,
   ClusterHealth,
   EventLoopDelay,
   HealthCheckResult,

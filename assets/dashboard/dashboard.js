@@ -17,6 +17,8 @@ const COLORS = [
 ];
 const CHARTS = [
   { id: 'chart-calls', value: (w) => w.callsPerSecond },
+  // null when the worker answered no request in its last interval: a gap, not a zero.
+  { id: 'chart-callp99', value: (w) => w.callDurationMs?.p99 ?? null },
   { id: 'chart-elp99', value: (w) => w.eventLoopDelayMs?.p99 ?? null },
   { id: 'chart-elp50', value: (w) => w.eventLoopDelayMs?.p50 ?? null },
   { id: 'chart-rss', value: (w) => (w.rssBytes === null ? null : w.rssBytes / 1048576) },
@@ -179,6 +181,10 @@ function record(stats) {
   CHARTS.forEach((chart, i) => {
     plots[i].setData([history.xs, ...history.values[i]]);
     $(chart.id).dataset.points = String(history.xs.length);
+    // How many of those points hold a value (a chart of nulls has points but no line).
+    $(chart.id).dataset.values = String(
+      history.values[i].reduce((n, values) => n + values.filter((v) => v !== null).length, 0),
+    );
   });
 }
 

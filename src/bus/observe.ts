@@ -10,6 +10,7 @@
  * @module
  */
 import type { Contract } from '../contract.js';
+import { LatencyHistogram } from '../util/latency-histogram.js';
 
 /**
  * The upper bounds of the call-duration histogram's buckets, in seconds (`+Inf` is implicit):
@@ -67,6 +68,8 @@ class Durations {
 export class BusObserver {
   /** Calls issued and not settled yet. */
   inFlight = 0;
+  /** How long this process took to serve requests (receipt to answer), since the last health report. */
+  readonly serveTimes = new LatencyHistogram();
   private readonly methods: ReadonlySet<string>;
   private readonly topics: ReadonlySet<string>;
   private readonly stores: ReadonlySet<string>;
@@ -124,9 +127,13 @@ export class BusObserver {
     d.count++;
   }
 
-  /** This process answered a request for `method` with `code` (`OK` or a BusError code). */
-  answered(method: string, code: string): void {
+  /**
+   * This process answered a request for `method` with `code` (`OK` or a BusError code), received
+   * at `startMs` (`performance.now()`).
+   */
+  answered(method: string, code: string, startMs: number): void {
     if (method.charCodeAt(0) === 36) return; // '$': a system protocol's, not the app's
+    this.serveTimes.record(performance.now() - startMs);
     bump(this.served, this.methods.has(method) ? method : OTHER_LABEL, code);
   }
 

@@ -122,6 +122,7 @@ export class HandlerTable {
     caller: Origin,
     call: SignalSource,
   ): void {
+    const startMs = performance.now();
     const system = isSystemName(method);
     if (!system) this.served++;
     let output: unknown;
@@ -132,18 +133,18 @@ export class HandlerTable {
         error instanceof HandlerThrew
           ? this.handlerError(system, method, error.thrown)
           : toBusError(error, 'PROTOCOL');
-      this.observer.answered(method, failed.code);
+      this.observer.answered(method, failed.code, startMs);
       responder.fail(id, failed);
       return;
     }
     if (isThenable(output)) {
       output.then(
-        (value) => this.answer(responder, id, method, value),
+        (value) => this.answer(responder, id, method, value, startMs),
         (error: unknown) =>
-          this.fail(responder, id, method, this.handlerError(system, method, error)),
+          this.fail(responder, id, method, this.handlerError(system, method, error), startMs),
       );
     } else {
-      this.answer(responder, id, method, output);
+      this.answer(responder, id, method, output, startMs);
     }
   }
 
@@ -208,12 +209,24 @@ export class HandlerTable {
     return toRemoteError(thrown, `${kind} '${method}' on ${describeOrigin(this.bus.self)}`);
   }
 
-  private fail(responder: Responder, id: number, method: string, error: BusError): void {
-    this.observer.answered(method, error.code);
+  private fail(
+    responder: Responder,
+    id: number,
+    method: string,
+    error: BusError,
+    startMs: number,
+  ): void {
+    this.observer.answered(method, error.code, startMs);
     responder.fail(id, error);
   }
 
-  private answer(responder: Responder, id: number, method: string, value: unknown): void {
+  private answer(
+    responder: Responder,
+    id: number,
+    method: string,
+    value: unknown,
+    startMs: number,
+  ): void {
     let encoded: Encoded;
     try {
       encoded = encode(value, this.maxPayloadBytes, this.maxDepth);
@@ -235,10 +248,11 @@ export class HandlerTable {
           : new BusError('BAD_OUTPUT', `${where} returned a value that cannot be encoded`, {
               cause: error,
             }),
+        startMs,
       );
       return;
     }
-    this.observer.answered(method, OK_CODE);
+    this.observer.answered(method, OK_CODE, startMs);
     responder.reply(id, encoded);
   }
 }

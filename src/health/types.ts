@@ -30,6 +30,23 @@ export interface EventLoopDelay {
 }
 
 /**
+ * How long a worker took to serve requests to the contract's methods over the interval since its
+ * previous report, in ms: from the request's receipt by the worker's bus to its answer (result or
+ * error), as {@link HealthReport.callsServed} counts them. Streams and the bus's own system calls
+ * are not included.
+ */
+export interface CallDurations {
+  /** Median, in ms. */
+  readonly p50: number;
+  /** 99th percentile, in ms. */
+  readonly p99: number;
+  /** Longest, in ms. */
+  readonly max: number;
+  /** Requests answered in the interval. */
+  readonly count: number;
+}
+
+/**
  * What a worker answers to a health ping. Memory in bytes, times in ms; the event-loop figures
  * cover the interval since the previous report.
  */
@@ -57,6 +74,11 @@ export interface HealthReport {
    * or failed; the bus's own system calls excluded).
    */
   readonly callsServed: number;
+  /**
+   * How long the requests answered since the previous report took to serve (receipt to answer),
+   * in ms; `null` when none was answered in that interval.
+   */
+  readonly callDurationMs: CallDurations | null;
   /**
    * What the app counted with `bus.health.countRequests(n)` since the worker started (e.g. its
    * HTTP requests); absent until it first counts.
@@ -179,6 +201,14 @@ export const ReportMessageSchema = z.object({
     eventLoopUtilization: z.number(),
     inFlightCalls: z.number(),
     callsServed: z.number().int().nonnegative(),
+    callDurationMs: z
+      .object({
+        p50: z.number(),
+        p99: z.number(),
+        max: z.number(),
+        count: z.number().int().positive(),
+      })
+      .nullable(),
     requests: z.number().int().nonnegative().optional(),
     uptimeMs: z.number(),
     configVersion: z.number(),

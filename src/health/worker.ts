@@ -1,7 +1,7 @@
 /**
  * The worker's side of the health extension: `bus.health.addCheck(name, fn)`, and the report it
- * answers each ping with (memory, event-loop delay and utilization, in-flight calls, uptime,
- * the app's checks).
+ * answers each ping with (memory, event-loop delay and utilization, in-flight calls, the time
+ * taken to serve requests, uptime, the app's checks).
  *
  * @module
  */
@@ -12,7 +12,7 @@ import {
   performance,
 } from 'node:perf_hooks';
 import { BusError } from '../errors.js';
-import type { HealthCheckResult, HealthReport } from './types.js';
+import type { CallDurations, HealthCheckResult, HealthReport } from './types.js';
 
 /**
  * An app health check: resolves (with an optional JSON value, e.g. `{ latencyMs: 3 }`) when
@@ -33,6 +33,11 @@ export interface HealthSource {
   configVersion(): number;
   /** Requests to the contract's methods served so far (0 when absent). */
   callsServed?(): number;
+  /**
+   * The serve times of the requests answered since the previous call, then forgets them; `null`
+   * when none was (and when absent).
+   */
+  takeCallDurations?(): CallDurations | null;
 }
 
 /**
@@ -171,6 +176,7 @@ export class HealthChecks {
       eventLoopUtilization: utilization,
       inFlightCalls: this.source.inFlight(),
       callsServed: this.source.callsServed?.() ?? 0,
+      callDurationMs: this.source.takeCallDurations?.() ?? null,
       ...(this.requests === undefined ? {} : { requests: this.requests }),
       uptimeMs: Math.round(process.uptime() * 1000),
       configVersion: this.source.configVersion(),

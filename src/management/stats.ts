@@ -142,6 +142,7 @@ export class ClusterStats {
           callsServed: report?.callsServed ?? null,
           callsPerSecond:
             seconds > 0 ? round2((last!.callsServed - before!.callsServed) / seconds) : null,
+          callDurationMs: callDurations(report),
           requests: this.requests.get(r.id) ?? null,
           lastReportAt: view?.lastSeenAt ?? null,
         };
@@ -172,6 +173,13 @@ export class ClusterStats {
       scale: this.operations.lastScale(),
     };
   }
+}
+
+/** A report's serve times, rounded to 0.01 ms; null without one. */
+function callDurations(report: HealthReport | undefined): WorkerStats['callDurationMs'] {
+  const d = report?.callDurationMs;
+  if (d === undefined || d === null) return null;
+  return { p50: round2(d.p50), p99: round2(d.p99), max: round2(d.max), count: d.count };
 }
 
 function round2(n: number): number {

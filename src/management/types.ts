@@ -120,6 +120,17 @@ export interface WorkerStats {
   readonly callsServed: number | null;
   /** `callsServed` per second between its last two reports. */
   readonly callsPerSecond: number | null;
+  /**
+   * How long the requests it answered over the interval before its last report took to serve
+   * (receipt to answer), in ms, and how many; null before its first report and when it answered
+   * none in that interval.
+   */
+  readonly callDurationMs: {
+    readonly p50: number;
+    readonly p99: number;
+    readonly max: number;
+    readonly count: number;
+  } | null;
   /** What it counted with `bus.health.countRequests()`; null if it never did. */
   readonly requests: number | null;
   /** When the primary received its last report, in ms since the epoch. */

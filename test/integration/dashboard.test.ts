@@ -1,8 +1,8 @@
 /**
  * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core, against
  * a real cluster with the management API on. It loads the page, logs in with the token, sees a row
- * per worker and the charts grow, presses "Rolling restart" and sees the workers replaced, and
- * takes a screenshot.
+ * per worker and the charts grow (the p99 call time's with values), presses "Rolling restart" and
+ * sees the workers replaced, and takes a screenshot.
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -41,12 +41,12 @@ describe.skipIf(!present)('the dashboard in Chromium', () => {
   beforeAll(async () => {
     const bounded = { maxWorkers: 3 } as Partial<StartClusterOptions<typeof contract>>;
     app = await startManaged({ health: { intervalMs: 250 }, ...bounded });
-    // Some calls, so that calls/s is not flat.
+    // Some calls, so that calls/s is not flat; slot 1's take 20 ms, for the p99 call time chart.
     load = (async () => {
       while (calling) {
         await Promise.allSettled([
           app.bus.call({ slot: 0 }, 'whoami'),
-          app.bus.call({ slot: 1 }, 'whoami'),
+          app.bus.call({ slot: 1 }, 'sleep', { ms: 20 }),
         ]);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
@@ -145,7 +145,15 @@ describe.skipIf(!present)('the dashboard in Chromium', () => {
     await until(rowIds, (ids) => ids.join() === before.join(), 'a row per worker');
     const first = await until(points, (n) => n >= 1, 'the first chart point');
     await until(points, (n) => n >= first + 3, 'the chart grows', 15_000);
-    expect(await page.$$('#charts .uplot')).toHaveLength(4);
+    expect(await page.$$('#charts .uplot')).toHaveLength(5);
+    // The p99 call time chart gets values (not only points of nulls), a line per slot.
+    await until(
+      async () => Number(await page.getAttribute('#chart-callp99', 'data-values')),
+      (n) => n >= 3,
+      'p99 call time values',
+      15_000,
+    );
+    expect(await page.$$eval('#chart-callp99 .u-legend .u-series', (s) => s.length)).toBe(3);
     await until(
       () =>
         page.$$eval('#workers tbody tr td:nth-child(8)', (cells) =>

@@ -224,6 +224,40 @@ describe('endpoints', () => {
     expect(stats.workers[0].callsServed).toBe(1);
   });
 
+  it('GET /stats: callDurationMs, the time a worker took to serve its requests over its last interval', async () => {
+    app = await startManaged();
+    const running = app;
+    // Slot 1 serves requests that take 30 ms, for as long as it takes to see them reported.
+    let calling = true;
+    const load = (async () => {
+      while (calling) await running.bus.call({ slot: 1 }, 'sleep', { ms: 30 });
+    })();
+    try {
+      const stats = await until(
+        async () => (await request(running, '/stats')).body,
+        (s) => s.workers[1].callDurationMs !== null && s.workers[0].lastReportAt !== null,
+        'a report with serve times',
+        20_000,
+      );
+      const served = stats.workers[1].callDurationMs;
+      expect(served.count).toBeGreaterThanOrEqual(1);
+      expect(served.p50).toBeGreaterThanOrEqual(25);
+      expect(served.p99).toBeGreaterThanOrEqual(25);
+      expect(served.p99).toBeGreaterThanOrEqual(served.p50);
+      expect(served.max).toBeGreaterThanOrEqual(served.p99);
+      // Generous: the machine may be loaded, but a 30 ms sleep is not a 5 s one.
+      expect(served.max).toBeLessThan(5_000);
+      // Slot 0 served nothing: reported, with no serve times.
+      expect(stats.workers[0].callDurationMs).toBeNull();
+      // The primary's view of the report carries the same figures, unrounded.
+      const report = running.health().workers[1]!.report!;
+      expect(report.callDurationMs === null || report.callDurationMs.p99 >= 25).toBe(true);
+    } finally {
+      calling = false;
+      await load;
+    }
+  });
+
   it("GET /metrics: the cluster's metrics in Prometheus's text format, with a worker per slot", async () => {
     app = await startManaged({ workers: 2 });
     const answer = await request(app, '/metrics');

@@ -187,6 +187,34 @@ describe('HealthMonitor', () => {
     expect(primary.pendingCount + worker.pendingCount).toBe(0);
   });
 
+  it('a report carries callDurationMs of the requests served since the previous one; null when none was', async () => {
+    const set = await setup({ intervalMs: 50 });
+    const { monitor, reports } = set;
+    const worker = set.worker as unknown as WorkerBus<typeof contract>;
+    const primary = set.primary as unknown as PrimaryBus<typeof contract>;
+    worker.handle('ping', () => new Promise<void>((r) => setTimeout(r, 30)));
+    monitor.watch(1);
+    await until(() => reports.length >= 1);
+    const seen = reports.length;
+    await Promise.all([primary.call(1, 'ping'), primary.call(1, 'ping')]);
+    // Both answers may fall either side of a report: count over the reports since.
+    const timed = () => reports.slice(seen).filter((r) => r.callDurationMs !== null);
+    await until(() => timed().reduce((n, r) => n + r.callDurationMs!.count, 0) >= 2);
+    for (const { callDurationMs: d } of timed()) {
+      expect(d!.p50).toBeGreaterThanOrEqual(25);
+      expect(d!.p99).toBeGreaterThanOrEqual(d!.p50);
+      expect(d!.max).toBeGreaterThanOrEqual(d!.p99);
+      expect(d!.max).toBeLessThan(5_000);
+    }
+    expect(timed().reduce((n, r) => n + r.callDurationMs!.count, 0)).toBe(2);
+    // Reset at each report: the next one, with nothing served, has none.
+    const after = reports.indexOf(timed().at(-1)!) + 1;
+    await until(() => reports.length > after);
+    expect(reports[after]!.callDurationMs).toBeNull();
+    // System calls (the pings) are not counted, so an idle worker reports null from the start.
+    expect(reports[0]!.callDurationMs).toBeNull();
+  });
+
   it('declares a silent worker unhealthy after `misses` pings, within interval × (misses + 1)', async () => {
     const INTERVAL = 30;
     const { pair, monitor, unhealthy } = await setup({ intervalMs: INTERVAL, misses: 2 });
