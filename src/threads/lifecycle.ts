@@ -36,7 +36,9 @@ export function describeExit(exit: ThreadExit): string {
   if (e === undefined) return `exited with code ${exit.exitCode}`;
   let why: string;
   try {
-    why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const code = (e as { code?: unknown }).code;
+    const tag = typeof code === 'string' ? ` [${code}]` : '';
+    why = e instanceof Error ? `${e.name}${tag}: ${e.message}` : String(e);
   } catch {
     why = 'an error that could not be described';
   }

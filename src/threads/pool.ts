@@ -100,6 +100,11 @@ export class Pool<C extends Contract> extends EventEmitter<PoolEvents> {
     );
   }
 
+  /** @internal Threads started and not yet exited (tests check that close leaves none). */
+  get runningThreads(): number {
+    return this.slots.size;
+  }
+
   /** The number of threads (`createPool({ threads })`). */
   get size(): number {
     return this.options.threads;

@@ -1,0 +1,253 @@
+/**
+ * The thread pool on real worker threads: typed calls, structured-clone values, errors across the
+ * thread boundary, transfer, pub/sub, callAll, scheduling and the queue bound.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { BusError, RemoteError } from '../../src/errors.js';
+import { createPool, type ThreadCallOptions } from '../../src/threads/index.js';
+import { rejection } from './fixtures/common.js';
+import { fixturePath } from './fixtures/threads/boot.js';
+import { closePool, contract, type FixturePool, fixture, startPool } from './threads-helpers.js';
+
+let pool: FixturePool | undefined;
+afterEach(async () => {
+  await closePool(pool);
+  pool = undefined;
+});
+
+describe('calls', () => {
+  it('answers a typed call on any thread and on a thread index', async () => {
+    pool = await startPool();
+    const any = await pool.call('any', 'echo', { text: 'hi' });
+    expect(any.text).toBe('hi');
+    const one = await pool.call(1, 'echo', { text: 'there' });
+    expect(one.thread).toBe(1);
+    const zero = await pool.call(0, 'echo', { text: 'there' });
+    expect(zero.thread).toBe(0);
+    expect(zero.threadId).not.toBe(one.threadId);
+    expect(await pool.call('any', 'add', { a: 2, b: 3 })).toBe(5);
+  });
+
+  it('carries Map, Set, Date, BigInt and typed arrays by structured clone', async () => {
+    pool = await startPool({ threads: 1 });
+    const input = {
+      map: new Map([['a', 1]]),
+      set: new Set([1, 2]),
+      date: new Date(1_700_000_000_000),
+      big: 2n ** 70n,
+      bytes: new Uint8Array([1, 2, 3]),
+    };
+    const out = await pool.call('any', 'values', input);
+    expect(out.map).toEqual(input.map);
+    expect(out.set).toEqual(input.set);
+    expect(out.date.getTime()).toBe(input.date.getTime());
+    expect(out.big).toBe(input.big);
+    expect([...out.bytes]).toEqual([1, 2, 3]);
+  });
+
+  it('copies the input when the call is issued: a later mutation does not reach the thread', async () => {
+    pool = await startPool({ threads: 1 });
+    const input = { text: 'before' };
+    const answer = pool.call('any', 'echo', input);
+    input.text = 'after';
+    expect((await answer).text).toBe('before');
+  });
+
+  it('spreads calls to any over the threads with the fewest in flight', async () => {
+    pool = await startPool({ threads: 2 });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => pool!.call('any', 'burn', { ms: 20 }).then(() => 1)),
+    );
+    expect(answers).toHaveLength(8);
+    const served = pool.stats().perThread.map((t) => t.callsServed);
+    expect(served[0]).toBeGreaterThanOrEqual(3);
+    expect(served[1]).toBeGreaterThanOrEqual(3);
+  });
+
+  it('refuses a bad target, an unknown method and bad options, without throwing synchronously', async () => {
+    pool = await startPool({ threads: 1 });
+    const p = pool;
+    expect((await rejection(p.call(1, 'add', { a: 1, b: 1 }))).code).toBe('INVALID_ARGUMENT');
+    expect((await rejection(p.call(-1, 'add', { a: 1, b: 1 }))).code).toBe('INVALID_ARGUMENT');
+    // @ts-expect-error: not a method of the contract
+    expect((await rejection(p.call('any', 'nope'))).code).toBe('INVALID_ARGUMENT');
+    const bad = { timeoutMs: -5 };
+    expect((await rejection(p.call('any', 'add', { a: 1, b: 1 }, bad))).code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    const notList = { transfer: 'x' } as unknown as ThreadCallOptions;
+    expect((await rejection(p.call('any', 'add', { a: 1, b: 1 }, notList))).code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    const fn = { text: (() => 1) as unknown as string };
+    const refused = await rejection(p.call('any', 'echo', fn));
+    expect(refused.code).toBe('INVALID_ARGUMENT');
+    expect(refused.message).toMatch(/cannot be copied/);
+    expect(await p.call('any', 'add', { a: 1, b: 1 })).toBe(2);
+  });
+
+  it('answers NO_HANDLER for a method the thread does not handle', async () => {
+    pool = await startPool({ threads: 1 });
+    const error = await rejection(pool.call('any', 'unhandled'));
+    expect(error.code).toBe('NO_HANDLER');
+    expect(error.message).toContain("'unhandled'");
+  });
+});
+
+describe('errors across the thread boundary', () => {
+  it('rejects a bad input with BAD_INPUT and zod issues, validated in the thread', async () => {
+    pool = await startPool({ threads: 1 });
+    const error = await rejection(pool.call('any', 'add', { a: 'x' as unknown as number, b: 1 }));
+    expect(error).toBeInstanceOf(BusError);
+    expect(error.code).toBe('BAD_INPUT');
+    expect(error.issues).toEqual([expect.objectContaining({ code: 'invalid_type', path: ['a'] })]);
+    expect(error.message).toContain('thread 0');
+  });
+
+  it('rejects with REMOTE carrying the handler error name, message, stack, code and data', async () => {
+    pool = await startPool({ threads: 1 });
+    const error = await rejection(pool.call('any', 'fail', { message: 'no such row' }));
+    expect(error.code).toBe('REMOTE');
+    const cause = error.cause as RemoteError;
+    expect(cause).toBeInstanceOf(RemoteError);
+    expect(cause.name).toBe('TypeError');
+    expect(cause.message).toBe('no such row');
+    expect(cause.code).toBe('E_FIXTURE');
+    expect(cause.data).toEqual({ status: 418 });
+    expect(cause.stack).toContain(fixturePath('worker.ts'));
+    // The rejection's own stack names this test file, where the call was issued.
+    expect(error.stack).toContain('threads.test.ts');
+  });
+
+  it('rejects a result that fails the output schema with BAD_OUTPUT, validated by the caller', async () => {
+    pool = await startPool({ threads: 1 });
+    const error = await rejection(pool.call('any', 'badOutput'));
+    expect(error.code).toBe('BAD_OUTPUT');
+    expect(error.issues?.[0]?.path).toEqual(['ok']);
+  });
+});
+
+describe('transfer', () => {
+  it('moves an ArrayBuffer: the sender’s buffer is detached after the call', async () => {
+    pool = await startPool({ threads: 1 });
+    const buf = new Uint8Array(1024 * 1024).fill(2).buffer;
+    const answer = await pool.call('any', 'sum', { buf }, { transfer: [buf] });
+    expect(answer).toEqual({ bytes: 1024 * 1024, sum: 2 * 1024 * 1024 });
+    expect(buf.byteLength).toBe(0);
+  });
+
+  it('copies the buffer without transfer (the sender keeps it)', async () => {
+    pool = await startPool({ threads: 1 });
+    const buf = new Uint8Array(16).fill(1).buffer;
+    expect(await pool.call('any', 'sum', { buf })).toEqual({ bytes: 16, sum: 16 });
+    expect(buf.byteLength).toBe(16);
+  });
+});
+
+describe('publish and callAll', () => {
+  it('publishes to every thread; callAll reaches every thread, in index order', async () => {
+    pool = await startPool({ threads: 3 });
+    pool.publish('rules.changed', { version: 7 });
+    const all = await pool.callAll('version');
+    expect(all).toEqual([
+      { thread: 0, status: 'fulfilled', value: 7 },
+      { thread: 1, status: 'fulfilled', value: 7 },
+      { thread: 2, status: 'fulfilled', value: 7 },
+    ]);
+  });
+
+  it('refuses an invalid payload synchronously with BAD_PAYLOAD and issues', async () => {
+    pool = await startPool({ threads: 1 });
+    let error: unknown;
+    try {
+      pool.publish('rules.changed', { version: 1.5 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(BusError);
+    expect((error as BusError).code).toBe('BAD_PAYLOAD');
+    expect((error as BusError).issues?.[0]?.path).toEqual(['version']);
+  });
+
+  it('callAll settles each thread on its own: one failure does not fail the others', async () => {
+    pool = await startPool({ threads: 2 });
+    const all = await pool.callAll('add', { a: 1, b: 1 });
+    expect(all.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    const failed = await pool.callAll('fail', { message: 'x' });
+    expect(failed.map((r) => r.status === 'rejected' && r.error.code)).toEqual([
+      'REMOTE',
+      'REMOTE',
+    ]);
+  });
+});
+
+describe('the queue bound', () => {
+  it('queues past maxInFlightPerThread and rejects with OVERLOADED past maxQueue', async () => {
+    pool = await startPool({ threads: 1, maxInFlightPerThread: 1, maxQueue: 2 });
+    const first = pool.call('any', 'wait', { ms: 300 });
+    const queued = [pool.call('any', 'wait', { ms: 1 }), pool.call(0, 'wait', { ms: 1 })];
+    expect(pool.stats()).toMatchObject({ threads: 1, busy: 1, queued: 2, inFlight: 1 });
+    const over = await rejection(pool.call('any', 'add', { a: 1, b: 1 }));
+    expect(over.code).toBe('OVERLOADED');
+    expect(over.data).toEqual({ limit: 'maxQueue', value: 2 });
+    expect(await first).toBe('done');
+    expect(await Promise.all(queued)).toEqual(['done', 'done']);
+    expect(pool.stats()).toMatchObject({ busy: 0, queued: 0, callsServed: 3 });
+  });
+
+  it('times out a call while it waits in the queue, and aborts one', async () => {
+    pool = await startPool({ threads: 1, maxInFlightPerThread: 1 });
+    const first = pool.call('any', 'wait', { ms: 400 });
+    const late = rejection(pool.call('any', 'add', { a: 1, b: 1 }, { timeoutMs: 50 }));
+    const controller = new AbortController();
+    const aborted = rejection(
+      pool.call('any', 'add', { a: 1, b: 1 }, { signal: controller.signal }),
+    );
+    controller.abort();
+    expect((await aborted).code).toBe('ABORTED');
+    const timedOut = await late;
+    expect(timedOut.code).toBe('TIMEOUT');
+    expect(timedOut.message).toContain('waiting for a thread');
+    expect(pool.stats().queued).toBe(0);
+    expect(await first).toBe('done');
+  });
+});
+
+describe('startup', () => {
+  it('rejects createPool with the error a thread throws at start, twice in a row', async () => {
+    const error = await rejection(
+      createPool({ contract, file: fixture('throws-at-start.ts'), threads: 2 }),
+    );
+    expect(error.code).toBe('STARTUP_FAILED');
+    expect(error.message).toContain('boom at start');
+    expect((error.cause as Error).message).toBe('boom at start');
+  });
+
+  it('rejects createPool with STARTUP_FAILED when a thread never connects', async () => {
+    const error = await rejection(
+      createPool({
+        contract,
+        file: fixture('never-connects.ts'),
+        threads: 1,
+        startTimeoutMs: 1_500,
+      }),
+    );
+    expect(error.code).toBe('STARTUP_FAILED');
+    expect(error.message).toContain('connectThread');
+  });
+
+  it('rejects bad options with INVALID_ARGUMENT', async () => {
+    const bad = [
+      { threads: 0 },
+      { maxQueue: -1 },
+      { abortGraceMs: Number.NaN },
+      { file: 42 as unknown as string },
+    ];
+    for (const options of bad) {
+      const error = await rejection(
+        createPool({ contract, file: fixture('worker.ts'), ...options }),
+      );
+      expect(error.code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
+    }
+  });
+});
