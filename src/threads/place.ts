@@ -54,7 +54,7 @@ export class Place {
   stats(): ThreadStats {
     return {
       thread: this.index,
-      threadId: this.handle?.id,
+      ...(this.handle === undefined ? {} : { threadId: this.handle.id }),
       ready: this.ready,
       inFlight: this.load,
       callsServed: this.served,

@@ -6,13 +6,14 @@
  *
  * @module
  */
+import { z } from 'zod';
 
 /** One thread of a pool, in {@link PoolStats.perThread}. */
 export interface ThreadStats {
   /** The thread's index in its pool, 0-based (a replacement keeps it). */
   readonly thread: number;
-  /** Node's `threadId` of the thread now in that place; `undefined` while it is being replaced. */
-  readonly threadId: number | undefined;
+  /** Node's `threadId` of the thread now in that place; absent while it is being replaced. */
+  readonly threadId?: number;
   /** Whether the thread is connected and takes calls. */
   readonly ready: boolean;
   /** Calls sent to it and not yet settled (cancelled ones whose handler has not returned included). */
@@ -42,6 +43,27 @@ export interface PoolStats {
   /** One entry per thread index. */
   readonly perThread: readonly ThreadStats[];
 }
+
+/** @internal The wire schema of {@link PoolStats}, in a health report (the hub validates it). */
+export const PoolStatsSchema = z.object({
+  name: z.string(),
+  threads: z.number(),
+  busy: z.number(),
+  queued: z.number(),
+  inFlight: z.number(),
+  callsServed: z.number(),
+  restarts: z.number(),
+  perThread: z.array(
+    z.object({
+      thread: z.number(),
+      threadId: z.number().optional(),
+      ready: z.boolean(),
+      inFlight: z.number(),
+      callsServed: z.number(),
+      restarts: z.number(),
+    }),
+  ),
+});
 
 /** What the registry needs of a pool. */
 export interface RegisteredPool {
