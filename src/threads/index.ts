@@ -17,6 +17,7 @@ export {
 } from './pool.js';
 export { closePools, type PoolStats, poolStats, type ThreadStats } from './registry.js';
 export {
+  type ConnectThreadOptions,
   connectThread,
   ThreadBus,
   type ThreadBusEvents,

@@ -45,6 +45,14 @@ export function describeExit(exit: ThreadExit): string {
   return `died of ${why}`;
 }
 
+/** A hint for the classic start failure: a `.ts` thread on Node 20 under tsx. */
+function hint(exit: ThreadExit): string {
+  const code = (exit.error as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_UNKNOWN_FILE_EXTENSION'
+    ? ' (Node 20 does not pass loader hooks such as tsx on to worker threads: start the thread from a module that registers them, see docs/threads.md)'
+    : '';
+}
+
 /** The places of one pool and the lives of their threads. */
 export class Lifecycle {
   readonly places: Place[];
@@ -185,7 +193,7 @@ export class Lifecycle {
         this.failStart(
           new BusError(
             'STARTUP_FAILED',
-            `createPool: thread ${place.index} ${how} before it connected, twice in a row`,
+            `createPool: thread ${place.index} ${how} before it connected, twice in a row${hint(exit)}`,
             {
               ...(exit.error === undefined ? {} : { cause: exit.error }),
               data: { thread: place.index, exitCode: exit.exitCode },

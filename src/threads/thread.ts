@@ -20,6 +20,7 @@ import { BusError, summarizeIssues, toIssues, toRemoteError } from '../errors.js
 import { Kind } from '../protocol/envelope.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { type InboundCall, Peer } from '../protocol/peer.js';
+import { checkDurationMs } from '../util/duration.js';
 import { emitOrWarn } from '../util/warn.js';
 import { CLONE_PAYLOADS, type Framed, PortLink } from './port-link.js';
 import { THREAD_FLOW_LIMITS, ThreadVerb } from './wire.js';
@@ -76,6 +77,7 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
   private readonly subscribers = new Map<string, Set<AnySubscriber>>();
   /** @internal */
   readonly peer: Peer;
+  private readonly link: PortLink;
   private readySent = false;
   private welcomed: ((index: number) => void) | undefined;
   private refusedWith: ((error: BusError) => void) | undefined;
@@ -91,6 +93,7 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
     const link = new PortLink(port, port, 'close', (message, error) =>
       this.refused(message, error),
     );
+    this.link = link;
     this.peer = new Peer(
       link,
       'the pool',
@@ -111,10 +114,28 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
     );
   }
 
-  /** @internal Says hello and waits for the pool's welcome. */
-  handshake(): Promise<void> {
+  /** @internal Lets go of `parentPort` (a failed connect), so the thread can end. */
+  detach(error: BusError): void {
+    this.peer.close('CLOSED', error.message);
+    this.link.shut();
+  }
+
+  /** @internal Says hello and waits for the pool's welcome, for at most `timeoutMs`. */
+  handshake(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.refusedWith = undefined;
+        this.welcomed = undefined;
+        reject(
+          new BusError(
+            'TIMEOUT',
+            `connectThread: no welcome from the pool within ${timeoutMs} ms (was this thread started by createPool?)`,
+          ),
+        );
+      }, timeoutMs);
       this.welcomed = (index) => {
+        clearTimeout(timer);
+        this.welcomed = undefined;
         this.index = index;
         resolve();
         // One macrotask later, so handlers registered right after connectThread are in place.
@@ -123,7 +144,10 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
           this.peer.send({ k: Kind.ready, m: [...this.handlers.keys()] });
         });
       };
-      this.refusedWith = reject;
+      this.refusedWith = (error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
       this.peer.send({ k: Kind.hello, pid: process.pid, h: fingerprint(this.contract).hash });
     });
   }
@@ -329,6 +353,16 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
 
 let connected = false;
 
+/** Options of {@link connectThread}. */
+export interface ConnectThreadOptions {
+  /**
+   * Reject with `TIMEOUT` if the pool has not welcomed the thread within this many ms (a thread
+   * started by something other than `createPool`).
+   * @default 30_000
+   */
+  readonly timeoutMs?: number;
+}
+
 /**
  * Connects this worker thread to the pool that started it (`createPool`), over `parentPort`, and
  * resolves with its bus once the pool has accepted it (same contract). The pool routes calls to
@@ -337,10 +371,20 @@ let connected = false;
  *
  * @param contract - the contract the pool was made with (the same `defineContract` value).
  * @throws never synchronously; rejects with a {@link BusError} `INVALID_ARGUMENT` outside a
- *   worker thread, or when called twice in one thread; `CONTRACT_MISMATCH` when the pool's
- *   contract differs.
+ *   worker thread, when called twice in one thread, or for a bad option; `CONTRACT_MISMATCH` when
+ *   the pool's contract differs; `TIMEOUT` when no pool welcomes it within `timeoutMs`.
  */
-export async function connectThread<C extends Contract>(contract: C): Promise<ThreadBus<C>> {
+export async function connectThread<C extends Contract>(
+  contract: C,
+  options: ConnectThreadOptions = {},
+): Promise<ThreadBus<C>> {
+  const timeoutMs =
+    options.timeoutMs === undefined
+      ? 30_000
+      : checkDurationMs(options.timeoutMs, 'connectThread: timeoutMs');
+  if (typeof contract?.methods?.has !== 'function') {
+    throw new BusError('INVALID_ARGUMENT', 'connectThread: contract must come from defineContract');
+  }
   if (isMainThread || parentPort === null) {
     throw new BusError(
       'INVALID_ARGUMENT',
@@ -351,7 +395,13 @@ export async function connectThread<C extends Contract>(contract: C): Promise<Th
     throw new BusError('INVALID_ARGUMENT', 'connectThread: this thread is already connected');
   connected = true;
   const bus = new ThreadBus(contract, parentPort);
-  await bus.handshake();
+  try {
+    await bus.handshake(timeoutMs);
+  } catch (error) {
+    bus.detach(error as BusError);
+    connected = false;
+    throw error;
+  }
   return bus;
 }
 

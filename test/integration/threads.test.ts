@@ -2,9 +2,11 @@
  * The thread pool on real worker threads: typed calls, structured-clone values, errors across the
  * thread boundary, transfer, pub/sub, callAll, scheduling and the queue bound.
  */
+
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusError, RemoteError } from '../../src/errors.js';
-import { createPool, type ThreadCallOptions } from '../../src/threads/index.js';
+import { connectThread, createPool, type ThreadCallOptions } from '../../src/threads/index.js';
 import { rejection } from './fixtures/common.js';
 import { fixturePath } from './fixtures/threads/boot.js';
 import { closePool, contract, type FixturePool, fixture, startPool } from './threads-helpers.js';
@@ -84,6 +86,15 @@ describe('calls', () => {
     expect(refused.code).toBe('INVALID_ARGUMENT');
     expect(refused.message).toMatch(/cannot be copied/);
     expect(await p.call('any', 'add', { a: 1, b: 1 })).toBe(2);
+  });
+
+  it('rejects a result structured clone cannot copy with BAD_OUTPUT; the thread stays', async () => {
+    pool = await startPool({ threads: 1 });
+    const error = await rejection(pool.call('any', 'uncloneable'));
+    expect(error.code).toBe('BAD_OUTPUT');
+    expect(error.message).toMatch(/cannot be copied/);
+    expect(await pool.call('any', 'add', { a: 1, b: 2 })).toBe(3);
+    expect(pool.stats().restarts).toBe(0);
   });
 
   it('answers NO_HANDLER for a method the thread does not handle', async () => {
@@ -234,6 +245,35 @@ describe('startup', () => {
     );
     expect(error.code).toBe('STARTUP_FAILED');
     expect(error.message).toContain('connectThread');
+  });
+
+  it('names the cause when a .ts thread runs without a loader (Node 20 threads do not inherit tsx)', async () => {
+    const file = new URL('./fixtures/threads/plain.ts', import.meta.url);
+    const error = await rejection(createPool({ contract, file, threads: 1 }));
+    expect(error.code).toBe('STARTUP_FAILED');
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      expect(error.message).toContain('ERR_UNKNOWN_FILE_EXTENSION');
+      expect(error.message).toContain('docs/threads.md');
+    }
+  });
+
+  it('connectThread in a thread no pool started rejects with TIMEOUT, and lets the thread end', async () => {
+    const worker = new Worker(fixture('standalone-connect.ts'));
+    // Its hello frame comes first (nobody here answers it), then the fixture's own message.
+    const answer = await new Promise<{ code?: string; message?: string }>((resolve) => {
+      worker.on('message', (m: { code?: string; $cb?: number }) => {
+        if (m.$cb === undefined) resolve(m);
+      });
+    });
+    expect(answer.code).toBe('TIMEOUT');
+    expect(answer.message).toContain('createPool');
+    // Nothing holds the thread any more: it ends on its own.
+    const exitCode = await new Promise<number>((resolve) => worker.once('exit', resolve));
+    expect(exitCode).toBe(0);
+  });
+
+  it('connectThread in the main thread rejects with INVALID_ARGUMENT', async () => {
+    expect((await rejection(connectThread(contract))).code).toBe('INVALID_ARGUMENT');
   });
 
   it('rejects bad options with INVALID_ARGUMENT', async () => {
