@@ -6,8 +6,13 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusError, RemoteError } from '../../src/errors.js';
-import { connectThread, createPool, type ThreadCallOptions } from '../../src/threads/index.js';
-import { rejection } from './fixtures/common.js';
+import {
+  connectThread,
+  createPool,
+  poolStats,
+  type ThreadCallOptions,
+} from '../../src/threads/index.js';
+import { rejection, until } from './fixtures/common.js';
 import { fixturePath } from './fixtures/threads/boot.js';
 import { closePool, contract, type FixturePool, fixture, startPool } from './threads-helpers.js';
 
@@ -221,6 +226,30 @@ describe('the queue bound', () => {
     expect(timedOut.message).toContain('waiting for a thread');
     expect(pool.stats().queued).toBe(0);
     expect(await first).toBe('done');
+  });
+});
+
+describe('options, registry and a hostile thread', () => {
+  it('passes workerData to each thread; poolStats() lists the pool while it is open', async () => {
+    pool = await startPool({ threads: 1, workerData: { region: 'eu' }, name: 'validators' });
+    expect(await pool.call(0, 'data')).toEqual({ region: 'eu' });
+    expect(poolStats().map((s) => s.name)).toContain('validators');
+    await pool.close();
+    expect(poolStats().map((s) => s.name)).not.toContain('validators');
+  });
+
+  it('reports the malformed frames of a hostile thread as PROTOCOL and keeps serving', async () => {
+    const seen: BusError[] = [];
+    pool = await startPool({ threads: 1, file: fixture('hostile.ts') });
+    pool.on('error', (e) => seen.push(e));
+    expect((await pool.call(0, 'echo', { text: 'x' })).threadId).toBe(-1);
+    await until(
+      () => seen.filter((e) => e.code === 'PROTOCOL').length,
+      (n) => n >= 3,
+      'three PROTOCOL reports',
+    );
+    expect(await pool.call(0, 'add', { a: 2, b: 2 })).toBe(4);
+    expect(pool.stats()).toMatchObject({ restarts: 0, inFlight: 0 });
   });
 });
 
