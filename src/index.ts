@@ -115,3 +115,5 @@ export type {
   WorkerInfo,
   WorkerReadyEvent,
 } from './supervisor/cluster.js';
+/** A worker's thread pools in its health report (the pools themselves: `clusterbus/threads`). */
+export type { PoolStats, ThreadStats } from './threads/registry.js';
