@@ -6,6 +6,8 @@
  *
  * @module
  */
+
+export { type ConnectThreadOptions, connectThread } from './connect-thread.js';
 export type { PoolOptions, RestartBackoffOptions, ThreadCallOptions } from './options.js';
 export {
   createPool,
@@ -17,8 +19,6 @@ export {
 } from './pool.js';
 export { closePools, type PoolStats, poolStats, type ThreadStats } from './registry.js';
 export {
-  type ConnectThreadOptions,
-  connectThread,
   ThreadBus,
   type ThreadBusEvents,
   type ThreadEventContext,

@@ -89,7 +89,25 @@ export class Lifecycle {
         THREAD_FLOW_LIMITS,
         CLONE_PAYLOADS,
       );
+      // A call given up on whose answer arrives anyway (the handler returned before it saw the
+      // cancel): its handler is done, the thread may take calls again. After the peer's listener.
+      link.onMessage((message) => {
+        if (place.lingering.size > 0) this.answeredLate(place, message);
+      });
     });
+  }
+
+  private answeredLate(place: Place, message: unknown): void {
+    const m = message as { k?: unknown; i?: unknown; f?: unknown };
+    const frames = m.k === Kind.batch && Array.isArray(m.f) ? (m.f as (typeof m)[]) : [m];
+    for (const f of frames) {
+      if ((f.k !== Kind.response && f.k !== Kind.error) || typeof f.i !== 'number') continue;
+      const lingering = place.lingering.get(f.i);
+      if (lingering === undefined) continue;
+      lingering.clear();
+      place.lingering.delete(f.i);
+      this.events.pump(place);
+    }
   }
 
   /** Starts every thread. */

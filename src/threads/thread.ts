@@ -1,12 +1,12 @@
 /**
- * The thread's side: `connectThread(contract)` in a thread the pool started, and the bus it
- * resolves with: `handle` and `subscribe`. Requests and events arrive through a {@link Peer} over
+ * The thread's side: the bus `connectThread(contract)` resolves with in a thread the pool
+ * started: `handle` and `subscribe`. Requests and events arrive through a {@link Peer} over
  * `parentPort`; inputs and event payloads are validated here against the contract; what a
  * handler throws goes back as `REMOTE` in the error wire form.
  *
  * @module
  */
-import { isMainThread, parentPort } from 'node:worker_threads';
+import type { parentPort } from 'node:worker_threads';
 import { EventEmitter } from 'eventemitter3';
 import type {
   Contract,
@@ -20,7 +20,6 @@ import { BusError, summarizeIssues, toIssues, toRemoteError } from '../errors.js
 import { Kind } from '../protocol/envelope.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { type InboundCall, Peer } from '../protocol/peer.js';
-import { checkDurationMs } from '../util/duration.js';
 import { emitOrWarn } from '../util/warn.js';
 import { CLONE_PAYLOADS, type Framed, PortLink } from './port-link.js';
 import { THREAD_FLOW_LIMITS, ThreadVerb } from './wire.js';
@@ -71,7 +70,7 @@ class Context implements ThreadHandlerContext {
   }
 }
 
-/** The bus of one pool thread, made by {@link connectThread}. `C` is the contract. */
+/** The bus of one pool thread, made by `connectThread`. `C` is the contract. */
 export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents> {
   private readonly handlers = new Map<string, AnyHandler>();
   private readonly subscribers = new Map<string, Set<AnySubscriber>>();
@@ -84,7 +83,7 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
   /** This thread's index in its pool, 0-based (a replacement keeps its predecessor's). */
   index = -1;
 
-  /** @internal Made by {@link connectThread}. */
+  /** @internal Made by `connectThread`. */
   constructor(
     readonly contract: C,
     port: NonNullable<typeof parentPort>,
@@ -349,60 +348,6 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
   private report(error: BusError): void {
     emitOrWarn(this, error);
   }
-}
-
-let connected = false;
-
-/** Options of {@link connectThread}. */
-export interface ConnectThreadOptions {
-  /**
-   * Reject with `TIMEOUT` if the pool has not welcomed the thread within this many ms (a thread
-   * started by something other than `createPool`).
-   * @default 30_000
-   */
-  readonly timeoutMs?: number;
-}
-
-/**
- * Connects this worker thread to the pool that started it (`createPool`), over `parentPort`, and
- * resolves with its bus once the pool has accepted it (same contract). The pool routes calls to
- * the thread one macrotask after that, so handlers registered right after `await connectThread`
- * are in place.
- *
- * @param contract - the contract the pool was made with (the same `defineContract` value).
- * @throws never synchronously; rejects with a {@link BusError} `INVALID_ARGUMENT` outside a
- *   worker thread, when called twice in one thread, or for a bad option; `CONTRACT_MISMATCH` when
- *   the pool's contract differs; `TIMEOUT` when no pool welcomes it within `timeoutMs`.
- */
-export async function connectThread<C extends Contract>(
-  contract: C,
-  options: ConnectThreadOptions = {},
-): Promise<ThreadBus<C>> {
-  const timeoutMs =
-    options.timeoutMs === undefined
-      ? 30_000
-      : checkDurationMs(options.timeoutMs, 'connectThread: timeoutMs');
-  if (typeof contract?.methods?.has !== 'function') {
-    throw new BusError('INVALID_ARGUMENT', 'connectThread: contract must come from defineContract');
-  }
-  if (isMainThread || parentPort === null) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      'connectThread: not in a worker thread (call it in the file createPool starts)',
-    );
-  }
-  if (connected)
-    throw new BusError('INVALID_ARGUMENT', 'connectThread: this thread is already connected');
-  connected = true;
-  const bus = new ThreadBus(contract, parentPort);
-  try {
-    await bus.handshake(timeoutMs);
-  } catch (error) {
-    bus.detach(error as BusError);
-    connected = false;
-    throw error;
-  }
-  return bus;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
