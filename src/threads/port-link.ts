@@ -9,11 +9,14 @@
  */
 import type { Transferable } from 'node:worker_threads';
 import type { PayloadCodec } from '../protocol/codec.js';
-import { Kind } from '../protocol/envelope.js';
+import { Kind, MARKER, PROTOCOL_VERSION } from '../protocol/envelope.js';
 import type { Link } from '../transport/link.js';
 
 /** The key of a frame's transfer list. */
 export const TRANSFER: unique symbol = Symbol('clusterbus.transfer');
+
+/** At most this many frames in one coalesced `postMessage`. */
+export const MAX_BATCH = 64;
 
 /** What the link needs of a port: a `Worker` or a `MessagePort` (`parentPort`). */
 export interface PortLike {
@@ -55,12 +58,21 @@ export class PortLink implements Link {
   private readonly listeners = new Set<(message: unknown) => void>();
   private readonly closeListeners = new Set<() => void>();
   private open = true;
+  /** Messages held for one `postMessage` (with `coalesce`), flushed by `setImmediate`. */
+  private held: Framed[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
+  /**
+   * @param coalesce - hold the messages sent while this event-loop turn lasts (Node emits each
+   *   message of a port in its own callback, so a tick-based flush would send them one by one)
+   *   and post them as one batch frame, at most {@link MAX_BATCH} at a time.
+   */
   constructor(
     private readonly port: PortLike,
     closer: { once(event: string, listener: () => void): unknown },
     closeEvent: string,
     private readonly refused: (message: Framed, error: unknown) => void,
+    private readonly coalesce = false,
   ) {
     port.on('message', this.onPortMessage);
     closer.once(closeEvent, () => this.shut());
@@ -76,14 +88,43 @@ export class PortLink implements Link {
 
   send(message: unknown, written: () => void): boolean {
     if (!this.open) return false;
-    try {
-      this.port.postMessage(message, transferOf(message as Framed));
-    } catch (error) {
-      this.refused(message as Framed, error);
+    if (this.coalesce && (message as Framed).k !== Kind.batch) {
+      this.held.push(message as Framed);
+      if (this.held.length >= MAX_BATCH) this.flush();
+      else this.flushing ??= setImmediate(this.flush);
+    } else {
+      this.post(message as Framed);
     }
     written();
     return true;
   }
+
+  private post(message: Framed): void {
+    try {
+      this.port.postMessage(message, transferOf(message));
+    } catch (error) {
+      this.refused(message, error);
+    }
+  }
+
+  /** Posts the held messages: one alone, several as one batch (each alone if the batch fails). */
+  private readonly flush = (): void => {
+    if (this.flushing !== undefined) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    const held = this.held;
+    this.held = [];
+    if (!this.open || held.length === 0) return;
+    if (held.length === 1) {
+      this.post(held[0]!);
+      return;
+    }
+    const batch: Framed = { [MARKER]: PROTOCOL_VERSION, k: Kind.batch, f: held };
+    try {
+      this.port.postMessage(batch, transferOf(batch));
+    } catch {
+      for (const m of held) this.post(m); // find the one structured clone refuses
+    }
+  };
 
   onMessage(listener: (message: unknown) => void): () => void {
     this.listeners.add(listener);
@@ -98,6 +139,7 @@ export class PortLink implements Link {
   /** Closes the link: no more sends, the close listeners run once. Idempotent. */
   shut(): void {
     if (!this.open) return;
+    this.flush();
     this.open = false;
     this.port.off('message', this.onPortMessage);
     const listeners = [...this.closeListeners];

@@ -97,6 +97,7 @@ export class ThreadSlots implements Membership {
       this.indexes.delete(id);
       this.exited(handle, { exitCode, error });
     });
+    // The pool posts each call as it is issued (its input is copied then); no coalescing.
     const link = new PortLink(worker, worker, 'exit', (message, e) =>
       this.refused(handle, message, e),
     );

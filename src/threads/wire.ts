@@ -19,9 +19,12 @@ export const ThreadVerb = {
 } as const;
 
 /**
- * The thread link's flow limits: one frame per `postMessage`, posted as the call or publish is
- * issued (so its values are copied then, as the cluster bus snapshots them), never held back:
- * `postMessage` has no write completion to wait for.
+ * The thread link's flow limits, both sides: the outbox hands each frame to the link at once
+ * (`maxFrames: 1`), never holding any back (`postMessage` has no write completion to wait for).
+ * The pool's link posts each call as it is issued, so its input is copied then, as the cluster
+ * bus snapshots it. The thread's link coalesces what it sends in one event-loop turn into one
+ * `postMessage` (`PortLink`'s `coalesce`): Node emits each message of a port in its own callback,
+ * so a tick-based flush would post the answers one by one.
  */
 export const THREAD_FLOW_LIMITS: FlowLimits = {
   ...DEFAULT_FLOW_LIMITS,
