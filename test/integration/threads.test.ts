@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusError, RemoteError } from '../../src/errors.js';
 import {
+  closePools,
   connectThread,
   createPool,
   poolStats,
@@ -185,6 +186,14 @@ describe('publish and callAll', () => {
     expect((error as BusError).issues?.[0]?.path).toEqual(['version']);
   });
 
+  it('callAll refuses transfer with INVALID_ARGUMENT', async () => {
+    pool = await startPool({ threads: 1 });
+    const buf = new ArrayBuffer(8);
+    const error = await rejection(pool.callAll('sum', { buf }, { transfer: [buf] }));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(buf.byteLength).toBe(8);
+  });
+
   it('callAll settles each thread on its own: one failure does not fail the others', async () => {
     pool = await startPool({ threads: 2 });
     const all = await pool.callAll('add', { a: 1, b: 1 });
@@ -194,6 +203,39 @@ describe('publish and callAll', () => {
       'REMOTE',
       'REMOTE',
     ]);
+  });
+});
+
+describe('in the thread', () => {
+  it('reports a subscriber that throws as SUBSCRIBER_FAILED on the thread bus; a second connectThread is refused', async () => {
+    pool = await startPool({ threads: 1 });
+    pool.publish('boom', {});
+    const seen = await until(
+      () => pool!.call(0, 'seen'),
+      (s) => s.errors.length > 0,
+      'the thread’s error event',
+    );
+    expect(seen.errors).toEqual(['SUBSCRIBER_FAILED']);
+    expect(seen.secondConnect).toBe('INVALID_ARGUMENT');
+  });
+
+  it('aborts the handler’s signal with a BusError ABORTED as its reason', async () => {
+    pool = await startPool({ threads: 1 });
+    const controller = new AbortController();
+    const call = rejection(pool.call(0, 'wait', { ms: 60_000 }, { signal: controller.signal }));
+    await until(
+      () => pool!.stats().inFlight,
+      (n) => n === 1,
+      'the call in flight',
+    );
+    controller.abort();
+    await call;
+    const seen = await until(
+      () => pool!.call(0, 'seen'),
+      (s) => s.abortReason !== '',
+      'the abort',
+    );
+    expect(seen.abortReason).toBe('ABORTED');
   });
 });
 
@@ -230,6 +272,19 @@ describe('the queue bound', () => {
 });
 
 describe('options, registry and a hostile thread', () => {
+  it('close is idempotent, resolves closed, and is Symbol.asyncDispose; closePools closes every pool', async () => {
+    const a = await startPool({ threads: 1, name: 'a' });
+    const b = await startPool({ threads: 1, name: 'b' });
+    expect(a.close()).toBe(a.close());
+    await a.closed;
+    await b[Symbol.asyncDispose]();
+    expect(b.runningThreads).toBe(0);
+    pool = await startPool({ threads: 1, name: 'c' });
+    await closePools();
+    expect(pool.runningThreads).toBe(0);
+    expect((await rejection(pool.call(0, 'add', { a: 1, b: 1 }))).code).toBe('CLOSED');
+  });
+
   it('passes workerData to each thread; poolStats() lists the pool while it is open', async () => {
     pool = await startPool({ threads: 1, workerData: { region: 'eu' }, name: 'validators' });
     expect(await pool.call(0, 'data')).toEqual({ region: 'eu' });
@@ -261,6 +316,14 @@ describe('startup', () => {
     expect(error.code).toBe('STARTUP_FAILED');
     expect(error.message).toContain('boom at start');
     expect((error.cause as Error).message).toBe('boom at start');
+    expect(error.data).toMatchObject({ exitCode: 1 });
+  });
+
+  it('rejects createPool with CONTRACT_MISMATCH when a thread connects with another contract', async () => {
+    const error = await rejection(
+      createPool({ contract, file: fixture('other-contract.ts'), threads: 1 }),
+    );
+    expect(error.code).toBe('CONTRACT_MISMATCH');
   });
 
   it('rejects createPool with STARTUP_FAILED when a thread never connects', async () => {
