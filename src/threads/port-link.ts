@@ -18,6 +18,13 @@ export const TRANSFER: unique symbol = Symbol('clusterbus.transfer');
 /** At most this many frames in one coalesced `postMessage`. */
 export const MAX_BATCH = 64;
 
+/**
+ * A held message waits at most about this long, in ms: past it, it is posted before the next
+ * message is read or with the next one sent. Quick answers travel together; the answer of a call
+ * does not wait behind the next call's work.
+ */
+export const MAX_HOLD_MS = 0.25;
+
 /** What the link needs of a port: a `Worker` or a `MessagePort` (`parentPort`). */
 export interface PortLike {
   postMessage(value: unknown, transferList?: readonly Transferable[]): void;
@@ -60,12 +67,15 @@ export class PortLink implements Link {
   private open = true;
   /** Messages held for one `postMessage` (with `coalesce`), flushed by `setImmediate`. */
   private held: Framed[] = [];
+  /** When the oldest held message was sent (performance.now()). */
+  private heldSince = 0;
   private flushing: NodeJS.Immediate | undefined;
 
   /**
    * @param coalesce - hold the messages sent while this event-loop turn lasts (Node emits each
    *   message of a port in its own callback, so a tick-based flush would send them one by one)
-   *   and post them as one batch frame, at most {@link MAX_BATCH} at a time.
+   *   and post them as one batch frame, at most {@link MAX_BATCH} at a time, none held longer
+   *   than about {@link MAX_HOLD_MS}.
    */
   constructor(
     private readonly port: PortLike,
@@ -83,14 +93,18 @@ export class PortLink implements Link {
   }
 
   private readonly onPortMessage = (message: unknown): void => {
+    // Held answers do not wait behind the next call's work (a handler that runs for a while).
+    if (this.held.length > 0 && performance.now() - this.heldSince >= MAX_HOLD_MS) this.flush();
     for (const l of this.listeners) l(message);
   };
 
   send(message: unknown, written: () => void): boolean {
     if (!this.open) return false;
     if (this.coalesce && (message as Framed).k !== Kind.batch) {
+      const now = performance.now();
+      if (this.held.length === 0) this.heldSince = now;
       this.held.push(message as Framed);
-      if (this.held.length >= MAX_BATCH) this.flush();
+      if (this.held.length >= MAX_BATCH || now - this.heldSince >= MAX_HOLD_MS) this.flush();
       else this.flushing ??= setImmediate(this.flush);
     } else {
       this.post(message as Framed);
