@@ -22,9 +22,9 @@ export const ThreadVerb = {
  * The thread link's flow limits, both sides: the outbox hands each frame to the link at once
  * (`maxFrames: 1`), never holding any back (`postMessage` has no write completion to wait for).
  * The pool's link posts each call as it is issued, so its input is copied then, as the cluster
- * bus snapshots it. The thread's link coalesces what it sends in one event-loop turn into one
- * `postMessage` (`PortLink`'s `coalesce`): Node emits each message of a port in its own callback,
- * so a tick-based flush would post the answers one by one.
+ * bus snapshots it. The thread's link coalesces what it sends into one `postMessage`, for at
+ * most `MAX_HOLD_MS` (`PortLink`'s `coalesce`): Node emits each message of a port in its own
+ * callback, so a tick-based flush would post the answers one by one.
  */
 export const THREAD_FLOW_LIMITS: FlowLimits = {
   ...DEFAULT_FLOW_LIMITS,
