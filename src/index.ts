@@ -165,3 +165,5 @@ export type {
   WorkerReadyEvent,
 } from './supervisor/cluster.js';
 export type { LogsMode } from './supervisor/ops-options.js';
+/** A worker's thread pools in its health report (the pools themselves: `clusterbus/threads`). */
+export type { PoolStats, ThreadStats } from './threads/registry.js';

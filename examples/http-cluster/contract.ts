@@ -4,9 +4,19 @@
  */
 import { defineContract } from 'clusterbus';
 import { z } from 'zod';
+import { CpuStats } from './cpu-contract.js';
 
 /** The routes a worker serves; `other` counts everything else (404s). */
-export const ROUTES = ['/', '/cache', '/peer', '/primary', '/invalidate', 'other'] as const;
+export const ROUTES = [
+  '/',
+  '/cache',
+  '/peer',
+  '/primary',
+  '/invalidate',
+  '/cpu',
+  '/cpu-inline',
+  'other',
+] as const;
 export type Route = (typeof ROUTES)[number];
 
 /** The config every worker runs, pushed by the primary with `app.config.update()`. */
@@ -65,6 +75,8 @@ export const contract = defineContract({
     },
     /** A worker's counters, gathered by the demo with `callAll` (once its increments settled). */
     stats: { output: WorkerStats },
+    /** A worker's CPU-route figures (cpu.ts), read and reset by the demo's CPU phase. */
+    cpuStats: { output: CpuStats },
   },
   events: {
     /** POST /invalidate: every worker drops `key` from its own cache. */

@@ -12,6 +12,9 @@
  *      Expected: no failed request (the workers drain with `bus.closeOnDrain`).
  *   3. SIGKILL: halfway through, one worker is killed. Its open connections fail (expected, and
  *      reported as this phase's); a replacement is forked and serves.
+ *   4. CPU (cpu-phase.ts): the same load on a route that checks a batch of 1,000 records, run
+ *      inline on the worker, then in the worker's thread pool. Expected: the workers' event-loop
+ *      delay stays low with the pool.
  *
  * Every worker counts its 2xx responses by route in the `hits` store, held by the primary. After
  * each phase, the store's counts for the phase are compared with the 2xx responses autocannon
@@ -32,6 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ConfigUpdateResult, HealthBody, RestartResult, StatsBody } from 'clusterbus';
 import type { WorkerStats } from './contract.js';
+import { type CpuFigures, cpuSummary, runCpuPhase } from './cpu-phase.js';
 import {
   type Load,
   type LoadFigures,
@@ -81,19 +85,25 @@ async function main(): Promise<boolean> {
   log(`dashboard: ${api.url} (token ${token})`);
   log(`  or: CLUSTER_API_PORT=${api.port} CLUSTER_API_TOKEN=${token} npx clusterbus status`);
   let figures: Figures;
+  let cpu: CpuFigures; // 4. the CPU phase: a batch per request, inline, then in the thread pools
   try {
     figures = await run(cluster, token);
+    cpu = await runCpuPhase(cluster.app, cluster.port, { seconds: phaseSeconds, connections });
   } finally {
     const closing = performance.now();
     await cluster.app.close();
     log(`cluster closed in ${Math.round(performance.now() - closing)} ms`);
   }
   printSummary(figures);
+  for (const line of cpuSummary(cpu)) console.log(line);
   const file =
     process.env.DEMO_RESULT_FILE ?? path.join(os.tmpdir(), `clusterbus-demo-${process.pid}.json`);
-  writeFileSync(file, `${JSON.stringify(figures)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ ...figures, passed: figures.passed && cpu.passed, cpu })}\n`,
+  );
   console.log(`DEMO_RESULT written to ${file}`);
-  return figures.passed;
+  return figures.passed && cpu.passed;
 }
 
 type Figures = Awaited<ReturnType<typeof run>>;

@@ -15,6 +15,7 @@
 import http from 'node:http';
 import { BusError, connect } from 'clusterbus';
 import { contract, ROUTES, type Route, type WorkerStats } from './contract.js';
+import { startCpuRoutes } from './cpu.js';
 
 /** How long a route waits for the bus before answering 504, in ms. */
 const BUS_TIMEOUT_MS = 2_000;
@@ -39,6 +40,7 @@ export async function runWorker(port: number): Promise<void> {
   const bus = await connect(contract, { manualReady: true });
   const self = bus.self;
   const hits = bus.store('hits');
+  const cpu = startCpuRoutes(bus); // GET /cpu and /cpu-inline
 
   // ---------------------------------------------------------------- state, all per worker
   const requests = Object.fromEntries(ROUTES.map((r) => [r, 0])) as Record<Route, number>;
@@ -158,6 +160,10 @@ export async function runWorker(port: number): Promise<void> {
         invalidations.published++;
         return [202, { worker: self, published: key }];
       }
+      case '/cpu':
+        return [200, { worker: self, report: await cpu.pooled() }];
+      case '/cpu-inline':
+        return [200, { worker: self, report: cpu.inline() }];
       default:
         throw new HttpError(404, 'no such route');
     }

@@ -1,13 +1,15 @@
 /**
  * The worker's side of the drain extension: the app's drain handlers (`bus.onDrain`), a graceful
  * close of HTTP servers that does not race keep-alive clients (`bus.closeOnDrain(server)`), and
- * waiting for the worker's own calls to settle before it tells the hub it is drained.
+ * waiting for the worker's own calls to settle, then closing its thread pools, before it tells the
+ * hub it is drained.
  *
  * @module
  */
 import type * as http from 'node:http';
 import net from 'node:net';
 import { BusError, toRemoteError } from '../errors.js';
+import { closePools } from '../threads/registry.js';
 import { sleep } from '../util/sleep.js';
 import type { CloseOnDrainOptions, DrainableServer, DrainHandler } from './types.js';
 
@@ -80,6 +82,8 @@ export class WorkerDrain {
         }),
       );
       while (this.inFlight() > 1) await sleep(POLL_MS);
+      // The worker's thread pools (clusterbus/threads) close last: its own calls may use them.
+      await closePools();
     })();
     return this.running;
   }

@@ -44,7 +44,9 @@
  *   limit and its value. Nothing changed.
  * - `STARTUP_FAILED`: during `startCluster`, a slot's worker exited before it was ready, twice in
  *   a row with the same cause (or once with `restart: false`, or at the restart limit); `data`
- *   carries the slot, the exit code or signal and the tail of its stderr.
+ *   carries the slot, the exit code or signal and the tail of its stderr. From `createPool`
+ *   (`clusterbus/threads`): a thread failed twice in a row before it connected (`cause` is what
+ *   it threw), or did not connect within `startTimeoutMs`.
  * - `REPLACEMENT_FAILED`: no replacement could be started for a worker the health monitor
  *   declared unhealthy (reported on the app's `error` event; `cause` says why). The unhealthy
  *   worker is then restarted as a crash would be.

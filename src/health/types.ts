@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from 'zod';
+import { type PoolStats, PoolStatsSchema } from '../threads/registry.js';
 
 /** One app check's outcome in a {@link HealthReport}. */
 export interface HealthCheckResult {
@@ -92,6 +93,8 @@ export interface HealthReport {
   readonly checks: Readonly<Record<string, HealthCheckResult>>;
   /** True when every check is `ok` (true without checks). */
   readonly healthy: boolean;
+  /** The worker's open thread pools (`clusterbus/threads`), when it has some. */
+  readonly pools?: readonly PoolStats[];
 }
 
 /** What the primary knows of one worker: its own view (misses, last seen) and the last report. */
@@ -214,6 +217,7 @@ export const ReportMessageSchema = z.object({
     configVersion: z.number(),
     checks: z.record(z.string(), CheckResultSchema),
     healthy: z.boolean(),
+    pools: z.array(PoolStatsSchema).optional(),
   }),
 });
 

@@ -12,6 +12,7 @@ import {
   performance,
 } from 'node:perf_hooks';
 import { BusError } from '../errors.js';
+import { poolStats } from '../threads/registry.js';
 import type { CallDurations, HealthCheckResult, HealthReport } from './types.js';
 
 /**
@@ -165,6 +166,7 @@ export class HealthChecks {
         : performance.eventLoopUtilization(elu, this.lastElu).utilization;
     this.lastElu = elu;
     const results = Object.values(checks);
+    const pools = poolStats();
     return {
       workerId: this.source.workerId,
       slot: this.source.slot(),
@@ -182,6 +184,7 @@ export class HealthChecks {
       configVersion: this.source.configVersion(),
       checks,
       healthy: results.every((r) => r.ok),
+      ...(pools.length > 0 ? { pools } : {}),
     };
   }
 

@@ -291,6 +291,21 @@ export function encodedSize(source: Encoded): number {
   return 16 + walked;
 }
 
+/**
+ * How a peer checks the payloads it receives and sizes the ones it sends: the seam between the
+ * JSON codec of the cluster's IPC links ({@link JSON_PAYLOADS}) and a link whose values travel
+ * by structured clone (worker threads), which has no JSON text to walk.
+ */
+export interface PayloadCodec {
+  /** Checks a received payload against `limits`: `undefined` when within, else the refusal. */
+  readonly check: (source: Encoded, limits: PayloadLimits) => BusError | undefined;
+  /** The approximate size of a payload in bytes, for batching and the queue bounds. */
+  readonly size: (source: Encoded) => number;
+}
+
+/** The JSON codec's checks: {@link checkEncoded} and {@link encodedSize}. */
+export const JSON_PAYLOADS: PayloadCodec = { check: checkEncoded, size: encodedSize };
+
 /** Copies an encoded payload's fields (`p`, `q` and its recorded size) onto `target`. */
 export function copyPayload(target: Encoded, source: Encoded): void {
   if (source.p !== undefined) target.p = source.p;

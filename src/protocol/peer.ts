@@ -8,7 +8,13 @@
  */
 import { BusError, type BusErrorCode } from '../errors.js';
 import type { Link } from '../transport/link.js';
-import { checkEncoded, checkValue, encodedSize, type PayloadLimits } from './codec.js';
+import {
+  checkEncoded,
+  checkValue,
+  JSON_PAYLOADS,
+  type PayloadCodec,
+  type PayloadLimits,
+} from './codec.js';
 import {
   type ControlFrame,
   type Encoded,
@@ -125,6 +131,8 @@ export class Peer {
    * @param handlers - the owner's callbacks.
    * @param exitCode - the code pending requests get when the link closes (`TARGET_EXITED` or `CLOSED`).
    * @param limits - coalescing and queue bounds.
+   * @param codec - how payloads are checked on receipt and sized (the JSON codec's by default;
+   *   a structured-clone link passes its own).
    */
   constructor(
     private readonly link: Link,
@@ -132,6 +140,7 @@ export class Peer {
     private readonly handlers: PeerHandlers,
     private readonly exitCode: BusErrorCode = 'TARGET_EXITED',
     private readonly limits: FlowLimits = DEFAULT_FLOW_LIMITS,
+    private readonly codec: PayloadCodec = JSON_PAYLOADS,
   ) {
     this.received = { maxBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth };
     this.outbox = new Outbox(link, limits, () =>
@@ -247,7 +256,7 @@ export class Peer {
     const id = this.nextId++;
     this.pending.add(id, pendingOpts);
     frame.i = id;
-    this.send(frame as Outgoing<RequestFrame>, encodedSize(frame));
+    this.send(frame as Outgoing<RequestFrame>, this.codec.size(frame));
     return id;
   }
 
@@ -263,7 +272,7 @@ export class Peer {
     if (result.p !== undefined) out.p = result.p;
     if (result.q !== undefined) out.q = result.q;
     if (gather !== undefined) out.a = gather;
-    this.send(out, bytes ?? (gather === undefined ? encodedSize(result) : undefined));
+    this.send(out, bytes ?? (gather === undefined ? this.codec.size(result) : undefined));
   }
 
   /** Answers inbound request `id` with an error. Dropped if cancelled. */
@@ -302,7 +311,7 @@ export class Peer {
           this.handlers.invalid(this, `duplicate request id ${frame.i}`);
           return;
         }
-        const refused = checkEncoded(frame, this.received);
+        const refused = this.codec.check(frame, this.received);
         if (refused !== undefined) {
           const error = refusal(`request '${frame.m}'`, this.name, refused);
           this.send({ k: Kind.error, i: frame.i, e: error.toJSON() });
@@ -317,7 +326,7 @@ export class Peer {
       case Kind.response: {
         const refused =
           frame.a === undefined
-            ? checkEncoded(frame, this.received)
+            ? this.codec.check(frame, this.received)
             : checkGather(frame.a, this.received, this, this.handlers);
         if (refused !== undefined) {
           const error = refusal('an answer', this.name, refused);
@@ -348,7 +357,7 @@ export class Peer {
         return;
       }
       case Kind.event: {
-        const refused = checkEncoded(frame, this.received);
+        const refused = this.codec.check(frame, this.received);
         if (refused !== undefined) {
           const error = refusal(`event '${frame.m}'`, this.name, refused);
           this.handlers.invalid(this, `${error.message}; dropped`, error.code);
