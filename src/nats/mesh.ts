@@ -35,7 +35,7 @@ const WORKERS_POLL_MS = 100;
  * Makes this cluster one node of a mesh over NATS: `startCluster({ contract, mesh:
  * natsMesh({ servers, node }) })`. See docs/nats.md for what holds across nodes.
  *
- * @throws {@link BusError} `INVALID_ARGUMENT` (synchronously) for a bad option. `startCluster`
+ * @throws `BusError` `INVALID_ARGUMENT` (synchronously) for a bad option. `startCluster`
  *   rejects with `STARTUP_FAILED` when NATS cannot be reached or JetStream is not ready within
  *   `startTimeoutMs`.
  */

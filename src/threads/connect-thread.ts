@@ -29,7 +29,7 @@ export interface ConnectThreadOptions {
  * are in place.
  *
  * @param contract - the contract the pool was made with (the same `defineContract` value).
- * @throws never synchronously; rejects with a {@link BusError} `INVALID_ARGUMENT` outside a
+ * @throws never synchronously; rejects with a `BusError` `INVALID_ARGUMENT` outside a
  *   worker thread, when called twice in one thread, or for a bad option; `CONTRACT_MISMATCH` when
  *   the pool's contract differs; `TIMEOUT` when no pool welcomes it within `timeoutMs`.
  */

@@ -124,7 +124,7 @@ function ms(value: unknown, what: string, fallback: number, zero = false): numbe
 
 /**
  * @internal Checks and defaults `createPool`'s options.
- * @throws {@link BusError} `INVALID_ARGUMENT` for a missing contract or file, or a bad option.
+ * @throws `BusError` `INVALID_ARGUMENT` for a missing contract or file, or a bad option.
  */
 export function resolvePoolOptions(options: PoolOptions<Contract>): ResolvedPoolOptions {
   if (typeof options !== 'object' || options === null) {

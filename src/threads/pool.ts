@@ -141,7 +141,7 @@ export class Pool<C extends Contract> extends EventEmitter<PoolEvents> {
    * @param target - `'any'` (a ready thread with the fewest calls in flight) or a thread index.
    * @param args - the input (omit it for a method without one), then
    *   `{ timeoutMs?, signal?, transfer? }`.
-   * @throws never synchronously; rejects with a {@link BusError}: `BAD_INPUT` (with `issues`),
+   * @throws never synchronously; rejects with a `BusError`: `BAD_INPUT` (with `issues`),
    *   `BAD_OUTPUT`, `REMOTE` (the handler threw: `cause` has its name, message, stack, code,
    *   issues), `NO_HANDLER`, `TIMEOUT`, `ABORTED`, `OVERLOADED` (`maxQueue` calls wait),
    *   `TARGET_EXITED` (the thread crashed, exited or ran out of memory), `CLOSED`,
@@ -200,7 +200,7 @@ export class Pool<C extends Contract> extends EventEmitter<PoolEvents> {
    * Publishes `payload` on `topic` to every thread that is ready now (a thread being replaced
    * misses it). Validated here first, and again by every thread.
    *
-   * @throws {@link BusError} (synchronously) `INVALID_ARGUMENT` for a topic not in the contract
+   * @throws `BusError` (synchronously) `INVALID_ARGUMENT` for a topic not in the contract
    *   or a payload structured clone cannot copy, `BAD_PAYLOAD` (with `issues`), `CLOSED`.
    */
   publish<T extends TopicName<C>>(topic: T, payload: EventInput<C, T>): void {
@@ -318,7 +318,7 @@ export class Pool<C extends Contract> extends EventEmitter<PoolEvents> {
  * worker, the primary, a plain script. The pool keeps the process alive until `close()`. In a
  * cluster worker, the pool shows in the worker's health report and its drain closes it.
  *
- * @throws never synchronously; rejects with a {@link BusError}: `INVALID_ARGUMENT` for bad
+ * @throws never synchronously; rejects with a `BusError`: `INVALID_ARGUMENT` for bad
  *   options; `STARTUP_FAILED` when a thread fails before it connects twice in a row (`cause`
  *   is what it threw; its message is in the error's) or does not connect within
  *   `startTimeoutMs`; `CONTRACT_MISMATCH` when a thread connects with another contract.

@@ -30,7 +30,7 @@ export interface ThreadHandlerContext {
   readonly method: string;
   /**
    * Aborted when the caller aborts or times out, or the pool closes. Its `reason` is a
-   * {@link BusError} (`ABORTED`). The handler has the pool's `abortGraceMs` to return after it.
+   * `BusError` (`ABORTED`). The handler has the pool's `abortGraceMs` to return after it.
    */
   readonly signal: AbortSignal;
 }
@@ -160,7 +160,7 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
    * method's input schema here; its result is validated by the caller against the output schema.
    *
    * @returns a function that unregisters it.
-   * @throws {@link BusError} (synchronously) `INVALID_ARGUMENT` for a method not in the contract,
+   * @throws `BusError` (synchronously) `INVALID_ARGUMENT` for a method not in the contract,
    *   a second handler for the same method, or a handler that is not a function.
    */
   handle<M extends MethodName<C>>(method: M, handler: ThreadHandler<C, M>): () => void {
@@ -192,7 +192,7 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
    * never reaches it). A subscriber that throws or rejects is reported as `SUBSCRIBER_FAILED`.
    *
    * @returns a function that unsubscribes.
-   * @throws {@link BusError} (synchronously) `INVALID_ARGUMENT` for a topic not in the contract
+   * @throws `BusError` (synchronously) `INVALID_ARGUMENT` for a topic not in the contract
    *   or a handler that is not a function.
    */
   subscribe<T extends TopicName<C>>(
