@@ -34,21 +34,19 @@ import type {
   SystemSubscriber,
   Target,
 } from '../core/types.js';
-import { type BusError, toBusError } from '../errors.js';
-import { decode } from '../protocol/codec.js';
+import type { BusError } from '../errors.js';
 import type { Encoded, GatherItem } from '../protocol/envelope.js';
 import type { FlowLimits } from '../protocol/peer.js';
 import { emitOrWarn } from '../util/warn.js';
 import { Caller } from './call.js';
 import { Extensions } from './extensions.js';
 import { LocalLoop } from './local-loop.js';
-import { checkTarget } from './names.js';
-import { BusObserver, OK_CODE } from './observe.js';
+import { BusObserver } from './observe.js';
 import { type BusOptions, type ResolvedCallOptions, resolveBusOptions } from './options.js';
 import { type AnySubscriber, PubSub, type Subscription } from './pubsub.js';
 import { ReportSink } from './report.js';
 import { type AnyHandler, HandlerTable, type Responder, type SignalSource } from './serve.js';
-import { atCaller, callSite } from './stacks.js';
+import { callSite } from './stacks.js';
 
 export { describeOrigin, isSystemName } from './names.js';
 export { type BusOptions, DEFAULT_CALL_TIMEOUT_MS, type ResolvedCallOptions } from './options.js';
@@ -104,8 +102,8 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     super();
     this.contract = contract;
     const resolved = resolveBusOptions(options);
-    this.caller = new Caller(this, contract, resolved);
     this.observer = new BusObserver(contract);
+    this.caller = new Caller(this, contract, resolved, this.observer);
     this.flowLimits = resolved.flowLimits;
     this.callSiteStacks = resolved.callSiteStacks;
     this.callTimeoutMs = resolved.callTimeoutMs;
@@ -134,8 +132,6 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
   get isClosed(): boolean {
     return this.closing;
   }
-
-  // ------------------------------------------------------------------ routing, by subclasses
 
   /** Sends a request to `target` and settles with its encoded result. */
   protected abstract route(
@@ -166,8 +162,6 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     return Promise.resolve();
   }
 
-  // ------------------------------------------------------------------ RPC
-
   /**
    * Registers the handler of `method` in this process. A handler may be sync or async; its
    * input has been validated against the method's input schema; what it throws reaches the
@@ -195,25 +189,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    *   `ABORTED`, `BAD_INPUT`, `BAD_OUTPUT`, `NO_HANDLER`, `NO_TARGET`, `TARGET_EXITED`, `REMOTE`,
    *   `CLOSED` or `INVALID_ARGUMENT`. Its stack names the line that issued the call.
    */
-  async call<M extends UnaryMethodName<C>>(
+  call<M extends UnaryMethodName<C>>(
     target: Target,
     method: M,
     ...args: CallArgs<C, M>
   ): Promise<MethodOutput<C, M>> {
     const site = this.callSiteStacks ? callSite(this.call) : undefined;
-    const started = this.observer.started();
-    try {
-      const options = this.caller.prepare('call', method, args[1]);
-      checkTarget(target);
-      const result = await this.route(target, method, this.caller.encode(args[0]), options);
-      const output = this.caller.decodeResult(method, result, target) as MethodOutput<C, M>;
-      this.observer.settled(method, OK_CODE, started);
-      return output;
-    } catch (error) {
-      const failed = atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
-      this.observer.settled(method, failed.code, started);
-      throw failed;
-    }
+    const route = this.route.bind(this);
+    return this.caller.call(route, target, method, args, site) as Promise<MethodOutput<C, M>>;
   }
 
   /**
@@ -225,24 +208,15 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * @throws never synchronously; rejects only with `CLOSED`, `ABORTED`, `INVALID_ARGUMENT`, or
    *   (from a worker) `TIMEOUT` if the primary does not answer at all.
    */
-  async callAll<M extends UnaryMethodName<C>>(
+  callAll<M extends UnaryMethodName<C>>(
     method: M,
     ...args: CallArgs<C, M>
   ): Promise<CallAllResult<MethodOutput<C, M>>[]> {
     const site = this.callSiteStacks ? callSite(this.callAll) : undefined;
-    const started = this.observer.started();
-    let items: GatherItem[];
-    try {
-      const options = this.caller.prepare('callAll', method, args[1]);
-      items = await this.gather(method, this.caller.encode(args[0]), options);
-    } catch (error) {
-      const failed = atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
-      this.observer.settled(method, failed.code, started);
-      throw failed;
-    }
-    const results = items.map((item) => this.caller.settleItem(method, item));
-    this.observer.settledAll(method, results, started);
-    return results as CallAllResult<MethodOutput<C, M>>[];
+    const gather = this.gather.bind(this);
+    return this.caller.callAll(gather, method, args, site) as Promise<
+      CallAllResult<MethodOutput<C, M>>[]
+    >;
   }
 
   /** @internal Requests to the contract's methods this bus has served (answered or failed). */
@@ -270,8 +244,6 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
     return this.ext.api(name);
   }
 
-  // ------------------------------------------------------------------ system protocols
-
   /**
    * @internal Registers the handler of system method `name` (`$…`) in this process.
    * @returns a function that unregisters it.
@@ -285,21 +257,14 @@ export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents
    * usual timeout, abort and exit handling, but no contract validation: the system protocol
    * validates what it receives. A BusError thrown by the handler arrives with its own code.
    */
-  async systemCall(
+  systemCall(
     name: string,
     target: Target,
     input: unknown,
     options?: CallOptions,
   ): Promise<unknown> {
     const site = this.callSiteStacks ? callSite(this.systemCall) : undefined;
-    let result: Encoded;
-    try {
-      const resolved = this.caller.prepareSystem(name, options);
-      result = await this.route(target, name, this.caller.encode(input), resolved);
-    } catch (error) {
-      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
-    }
-    return decode(result);
+    return this.caller.systemCall(this.route.bind(this), name, target, input, options, site);
   }
 
   /**

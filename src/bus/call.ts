@@ -10,8 +10,25 @@ import { BusError, summarizeIssues, toBusError, toIssues } from '../errors.js';
 import { decode, encode } from '../protocol/codec.js';
 import type { Encoded, GatherItem } from '../protocol/envelope.js';
 import { checkDurationMs } from '../util/duration.js';
-import { describeTarget, isSystemName } from './names.js';
+import { checkTarget, describeTarget, isSystemName } from './names.js';
+import { type BusObserver, OK_CODE } from './observe.js';
 import type { ResolvedBusOptions, ResolvedCallOptions } from './options.js';
+import { atCaller } from './stacks.js';
+
+/** Sends a request and settles with its encoded result (the bus's routing). */
+export type Route = (
+  target: Target,
+  method: string,
+  payload: Encoded,
+  options: ResolvedCallOptions,
+) => Promise<Encoded>;
+
+/** Sends a request to every worker and settles with one item per worker. */
+export type Gather = (
+  method: string,
+  payload: Encoded,
+  options: ResolvedCallOptions,
+) => Promise<GatherItem[]>;
 
 /** The checks, the encoding and the decoding of one bus's calls. */
 export class Caller {
@@ -23,10 +40,78 @@ export class Caller {
     private readonly bus: { readonly isClosed: boolean },
     private readonly contract: Contract,
     options: ResolvedBusOptions,
+    private readonly observer: BusObserver,
   ) {
     this.callTimeoutMs = options.callTimeoutMs;
     this.maxPayloadBytes = options.maxPayloadBytes;
     this.maxDepth = options.maxDepth;
+  }
+
+  /**
+   * `bus.call`: checks, encodes, routes, decodes and validates the result; counts it. Rejects
+   * with a `BusError` whose stack names `site` when given.
+   */
+  async call(
+    route: Route,
+    target: Target,
+    method: string,
+    args: readonly unknown[],
+    site: Error | undefined,
+  ): Promise<unknown> {
+    const started = this.observer.started();
+    try {
+      const options = this.prepare('call', method, args[1] as CallOptions | undefined);
+      checkTarget(target);
+      const result = await route(target, method, this.encode(args[0]), options);
+      const output = this.decodeResult(method, result, target);
+      this.observer.settled(method, OK_CODE, started);
+      return output;
+    } catch (error) {
+      const failed = atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+      this.observer.settled(method, failed.code, started);
+      throw failed;
+    }
+  }
+
+  /** A system call (`$…`): encoded, routed and decoded, not validated (see `bus.systemCall`). */
+  async systemCall(
+    route: Route,
+    name: string,
+    target: Target,
+    input: unknown,
+    options: CallOptions | undefined,
+    site: Error | undefined,
+  ): Promise<unknown> {
+    let result: Encoded;
+    try {
+      const resolved = this.prepareSystem(name, options);
+      result = await route(target, name, this.encode(input), resolved);
+    } catch (error) {
+      throw atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+    }
+    return decode(result);
+  }
+
+  /** `bus.callAll`: as {@link call}, with one settled result per worker. */
+  async callAll(
+    gather: Gather,
+    method: string,
+    args: readonly unknown[],
+    site: Error | undefined,
+  ): Promise<CallAllResult<unknown>[]> {
+    const started = this.observer.started();
+    let items: GatherItem[];
+    try {
+      const options = this.prepare('callAll', method, args[1] as CallOptions | undefined);
+      items = await gather(method, this.encode(args[0]), options);
+    } catch (error) {
+      const failed = atCaller(toBusError(error, 'INVALID_ARGUMENT'), site);
+      this.observer.settled(method, failed.code, started);
+      throw failed;
+    }
+    const results = items.map((item) => this.settleItem(method, item));
+    this.observer.settledAll(method, results, started);
+    return results;
   }
 
   /**

@@ -11,23 +11,17 @@ import type { LocalRoutes, MeshRoutes } from '../core/mesh.js';
 import type { Target } from '../core/types.js';
 import { BusError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
-import {
-  type Encoded,
-  type GatherItem,
-  Kind,
-  PRIMARY_ID,
-  type ResponseFrame,
-} from '../protocol/envelope.js';
+import { type Encoded, type GatherItem, Kind, PRIMARY_ID } from '../protocol/envelope.js';
 import { Peer } from '../protocol/peer.js';
-import { describeRequest, PendingCalls } from '../protocol/pending.js';
 import type { Link } from '../transport/link.js';
 import type { Membership } from '../transport/membership.js';
-import { type BusOptions, isSystemName, type ResolvedCallOptions, type Responder } from './base.js';
+import { type BusOptions, isSystemName, type ResolvedCallOptions } from './base.js';
 import { HubHandshake } from './hub-handshake.js';
 import { meshLocalRoutes } from './hub-mesh.js';
 import { HubRouter, type WorkerEntry } from './hub-router.js';
 import { HubStreams } from './hub-streams.js';
 import { SUBSCRIPTIONS_SYNC } from './hub-subscriptions.js';
+import { LocalCalls } from './local-calls.js';
 import { StreamingBus } from './streaming.js';
 import type { StreamEndpoint } from './streams.js';
 
@@ -101,24 +95,9 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
   /** Hello, welcome, ready, handlers, bye. */
   private readonly handshake: HubHandshake;
   /** The primary's calls to itself, and the signals of the handlers serving them. */
-  private readonly local = new PendingCalls((id) => {
-    this.localInbound.get(id)?.abort(new BusError('ABORTED', 'the caller gave up on the call'));
-    this.localInbound.delete(id);
-  });
-  private readonly localInbound = new Map<number, AbortController>();
-  /** Answers through the local loop: after what the handler sent itself, as a link would. */
-  private readonly localResponder: Responder = {
-    reply: (id, result) => {
-      this.localInbound.delete(id);
-      const frame: ResponseFrame = { $cb: 1, k: Kind.response, i: id, ...result };
-      this.localLoop.post(() => this.local.resolve(id, frame));
-    },
-    fail: (id, error) => {
-      this.localInbound.delete(id);
-      this.localLoop.post(() => this.local.reject(id, error));
-    },
-  };
-  private nextLocalId = 1;
+  private readonly local = new LocalCalls(this.localLoop, (responder, id, method, payload, c) =>
+    this.serve(responder, id, method, payload, 'primary', c),
+  );
   private readonly goneListeners = new Set<(workerId: number) => void>();
   /**
    * While the cluster starts: requests to the primary's own handlers and events for its
@@ -153,7 +132,7 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
 
   /** Calls and inbound requests not yet settled, over every link, for leak checks. */
   get pendingCount(): number {
-    let n = this.local.size + this.localInbound.size + this.streams.size;
+    let n = this.local.size + this.streams.size;
     for (const w of this.workers.values()) n += w.peer.pendingCount + w.peer.inboundCount;
     return n;
   }
@@ -300,7 +279,7 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
     payload: Encoded,
     options: ResolvedCallOptions,
   ): Promise<Encoded> {
-    if (target === 'primary') return this.callLocal(method, payload, options);
+    if (target === 'primary') return this.local.call(method, payload, options);
     const router = this.router;
     const meshed = router.viaMesh(target, method, payload, options);
     if (meshed !== undefined) return meshed;
@@ -317,31 +296,6 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
       return Promise.reject(error);
     }
     return router.forward(dest, method, payload, PRIMARY_ID, options);
-  }
-
-  /** A call from the primary to itself: same validation, timeout and abort as a remote one. */
-  private callLocal(
-    method: string,
-    payload: Encoded,
-    options: ResolvedCallOptions,
-  ): Promise<Encoded> {
-    return new Promise<ResponseFrame>((resolve, reject) => {
-      const opts = { resolve, reject, method, to: 'the primary', ...options };
-      if (options.signal?.aborted) {
-        const request = describeRequest(opts);
-        reject(new BusError('ABORTED', `${request} was aborted`, { cause: options.signal.reason }));
-        return;
-      }
-      const id = this.nextLocalId++;
-      const controller = new AbortController();
-      this.localInbound.set(id, controller);
-      this.local.add(id, opts);
-      // On the local loop, like a local publish's delivery, so the two keep their order; it
-      // yields to the event loop, so a loop of local calls never starves routing and timers.
-      this.localLoop.post(() =>
-        this.serve(this.localResponder, id, method, payload, 'primary', controller),
-      );
-    });
   }
 
   protected openStream(...args: Parameters<HubStreams['open']>): ReturnType<HubStreams['open']> {
@@ -425,10 +379,7 @@ export class PrimaryCore<C extends Contract> extends StreamingBus<C> {
     this.workers.clear();
     this.goneListeners.clear();
     this.held = undefined;
-    this.local.rejectAll('CLOSED', (label) => `${label} failed: the bus was closed`);
-    for (const c of this.localInbound.values())
-      c.abort(new BusError('CLOSED', 'the bus was closed'));
-    this.localInbound.clear();
+    this.local.close();
     this.streams.close();
     this.finishClose();
     return this.closed;
