@@ -239,10 +239,7 @@ export class HubRouter {
     return false;
   }
 
-  /**
-   * This node's gather, and with scope `'mesh'` every other node's: items in node then worker id
-   * order, each with its node.
-   */
+  /** This node's gather, and with scope `'mesh'` every other node's, each item with its node. */
   meshGather(
     mesh: MeshRoutes,
     method: string,
