@@ -26,7 +26,11 @@ export type AnySubscriber = (payload: unknown, ctx: EventContext) => unknown;
  */
 export const MAX_PATTERNS_PER_PROCESS = 10_000;
 
-/** What `subscribe` returns: the unsubscribe function, and when the subscription is in effect. */
+/**
+ * What `subscribe` returns: the unsubscribe function, and when the subscription is in effect.
+ *
+ * @category Buses
+ */
 export interface Subscription {
   (): void;
   /**

@@ -50,6 +50,8 @@ export interface ClusterConfigDeps {
 /**
  * The cluster's config, found as `app.config`: the current value and version, `update(next)`,
  * and `reload()` from the config file.
+ *
+ * @category Config
  */
 export class ClusterConfig<C extends Contract> {
   private value: unknown;

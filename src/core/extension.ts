@@ -17,7 +17,11 @@ import type { CallOptions, Origin, PeerId, SystemHandler, Target } from './types
 
 export type { PeerId } from './types.js';
 
-/** Which side of the cluster a bus is: the hub (the primary) or a worker. */
+/**
+ * Which side of the cluster a bus is: the hub (the primary) or a worker.
+ *
+ * @category RPC and pub/sub
+ */
 export type Side = 'hub' | 'worker';
 
 /** The hub's {@link PeerId}. */

@@ -61,7 +61,11 @@ export interface MeshRoutes {
   publish(topic: string, payload: Encoded, source: number): void;
 }
 
-/** One node of the mesh, as `app.mesh.nodes()` lists it. */
+/**
+ * One node of the mesh, as `app.mesh.nodes()` lists it.
+ *
+ * @category RPC and pub/sub
+ */
 export interface MeshNode {
   /** Its name (`natsMesh({ node })` there). */
   readonly node: string;
@@ -75,7 +79,11 @@ export interface MeshNode {
   readonly contractMismatch: boolean;
 }
 
-/** `app.mesh`: the nodes of the mesh. */
+/**
+ * `app.mesh`: the nodes of the mesh.
+ *
+ * @category RPC and pub/sub
+ */
 export interface MeshView {
   /** The nodes seen and not gone, this one first, then by name. Without a mesh: `[]`. */
   nodes(): MeshNode[];
@@ -125,7 +133,11 @@ export interface RunningMesh {
   close(): Promise<void>;
 }
 
-/** What `startCluster({ mesh })` takes: made by e.g. `natsMesh()` of `clusterbus/nats`. */
+/**
+ * What `startCluster({ mesh })` takes: made by e.g. `natsMesh()` of `clusterbus/nats`.
+ *
+ * @category RPC and pub/sub
+ */
 export interface MeshFactory {
   /** This node's name: `bus.node` in the primary and in its workers. */
   readonly node: string;

@@ -16,6 +16,8 @@ import type { BusError } from '../errors.js';
 /**
  * A process's id on the wire: a worker id (Node's `cluster.worker.id`), or `HUB_ID` (0) for the
  * hub. Opaque: compare and pass it, do not compute with it (a node-qualified id may come later).
+ *
+ * @category RPC and pub/sub
  */
 export type PeerId = number;
 
@@ -24,12 +26,16 @@ export type PeerId = number;
  * `{ slot }`, the worker currently serving that stable slot (0..N-1; a replacement inherits its
  * slot); or `'any'`, one connected worker that handles the method, chosen round-robin by the
  * primary (workers being drained only when no other one handles it).
+ *
+ * @category RPC and pub/sub
  */
 export type Target = 'primary' | 'any' | PeerId | SlotTarget | NodeTarget;
 
 /**
  * A call target on another node of a mesh (`startCluster({ mesh })`): worker `worker` (its
  * cluster worker id on that node, `bus.self` there) of node `node` (`bus.node` there).
+ *
+ * @category RPC and pub/sub
  */
 export interface NodeTarget {
   /** The node's name. */
@@ -38,16 +44,28 @@ export interface NodeTarget {
   readonly worker: number;
 }
 
-/** A call target by stable slot: the worker currently serving slot `slot` (0..N-1). */
+/**
+ * A call target by stable slot: the worker currently serving slot `slot` (0..N-1).
+ *
+ * @category RPC and pub/sub
+ */
 export interface SlotTarget {
   /** The slot, an integer >= 0. */
   readonly slot: number;
 }
 
-/** Who sent a request or an event: `'primary'` or a worker id. */
+/**
+ * Who sent a request or an event: `'primary'` or a worker id.
+ *
+ * @category RPC and pub/sub
+ */
 export type Origin = 'primary' | PeerId;
 
-/** Options of `call` and `callAll`. */
+/**
+ * Options of `call` and `callAll`.
+ *
+ * @category RPC and pub/sub
+ */
 export interface CallOptions {
   /**
    * Reject with `TIMEOUT` if no answer arrives within this many ms; the remote handler's signal
@@ -65,13 +83,21 @@ export interface CallOptions {
   readonly scope?: 'mesh' | 'node';
 }
 
-/** The arguments after the method name: the input (omitted for a method without one), then options. */
+/**
+ * The arguments after the method name: the input (omitted for a method without one), then options.
+ *
+ * @category RPC and pub/sub
+ */
 export type CallArgs<C extends Contract, M extends MethodName<C>> =
   HasInput<C, M> extends true
     ? [input: MethodInput<C, M>, options?: CallOptions]
     : [input?: undefined, options?: CallOptions];
 
-/** What a handler gets besides its input. */
+/**
+ * What a handler gets besides its input.
+ *
+ * @category RPC and pub/sub
+ */
 export interface HandlerContext {
   /** The method being handled. */
   readonly method: string;
@@ -88,13 +114,19 @@ export interface HandlerContext {
  * A handler of method `M`: sync or async; what it throws reaches the caller as `REMOTE`. For a
  * stream method (declared with `stream`), an async generator (or any function returning an
  * async iterable) of the stream schema's input type.
+ *
+ * @category RPC and pub/sub
  */
 export type Handler<C extends Contract, M extends MethodName<C>> = (
   input: HandlerInput<C, M>,
   context: HandlerContext,
 ) => HandlerResult<C, M>;
 
-/** Options of `bus.stream` (see docs/patterns-and-streams.md). */
+/**
+ * Options of `bus.stream` (see docs/patterns-and-streams.md).
+ *
+ * @category RPC and pub/sub
+ */
 export interface StreamOptions {
   /**
    * Reject the iteration with `TIMEOUT` if the next item (or the end) does not arrive within this
@@ -120,13 +152,21 @@ export interface StreamOptions {
   readonly windowBytes?: number;
 }
 
-/** The arguments of `bus.stream` after the method: the input (omitted if none), then options. */
+/**
+ * The arguments of `bus.stream` after the method: the input (omitted if none), then options.
+ *
+ * @category RPC and pub/sub
+ */
 export type StreamArgs<C extends Contract, M extends MethodName<C>> =
   HasInput<C, M> extends true
     ? [input: MethodInput<C, M>, options?: StreamOptions]
     : [input?: undefined, options?: StreamOptions];
 
-/** What a subscriber gets besides the payload. `T`: the topics its pattern matches. */
+/**
+ * What a subscriber gets besides the payload. `T`: the topics its pattern matches.
+ *
+ * @category RPC and pub/sub
+ */
 export interface EventContext<T extends string = string> {
   /** The concrete topic the event was published on (never a pattern). */
   readonly topic: T;
@@ -134,7 +174,11 @@ export interface EventContext<T extends string = string> {
   readonly source: Origin;
 }
 
-/** One worker's outcome in a `callAll`: its result, or the BusError it failed with. */
+/**
+ * One worker's outcome in a `callAll`: its result, or the BusError it failed with.
+ *
+ * @category RPC and pub/sub
+ */
 export type CallAllResult<T> =
   | {
       /** The worker that answered. */
@@ -155,7 +199,11 @@ export type CallAllResult<T> =
       readonly error: BusError;
     };
 
-/** The events every bus emits. */
+/**
+ * The events every bus emits.
+ *
+ * @category RPC and pub/sub
+ */
 export interface BusEvents {
   /**
    * Something received could not be used and has no caller to reject: an event payload that

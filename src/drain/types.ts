@@ -7,13 +7,25 @@
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 
-/** A drain handler: stop taking new work and finish what is in flight; may be async. */
+/**
+ * A drain handler: stop taking new work and finish what is in flight; may be async.
+ *
+ * @category Lifecycle
+ */
 export type DrainHandler = () => unknown;
 
-/** An HTTP(S) server that `bus.closeOnDrain(server)` can close gracefully. */
+/**
+ * An HTTP(S) server that `bus.closeOnDrain(server)` can close gracefully.
+ *
+ * @category Lifecycle
+ */
 export type DrainableServer = http.Server | https.Server;
 
-/** Options of `bus.closeOnDrain(server)`. */
+/**
+ * Options of `bus.closeOnDrain(server)`.
+ *
+ * @category Lifecycle
+ */
 export interface CloseOnDrainOptions {
   /**
    * Once draining, keep-alive connections idle for this many ms are closed (clients sending

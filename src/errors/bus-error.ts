@@ -54,6 +54,8 @@
  *   `prom-client` for `app.metrics()`); `data.module` names it.
  * - `JOB_FAILED`: a run-once job (`bus.singleton`) or a scheduled tick (`bus.schedule`) threw or
  *   rejected; reported on the bus's `error` event, `cause` is what it threw, `data` names the job.
+ *
+ * @category Errors
  */
 export const BUS_ERROR_CODES = [
   'TIMEOUT',
@@ -87,7 +89,11 @@ export const BUS_ERROR_CODES = [
   'JOB_FAILED',
 ] as const;
 
-/** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. */
+/**
+ * A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}.
+ *
+ * @category Errors
+ */
 export type BusErrorCode = (typeof BUS_ERROR_CODES)[number];
 
 const CODE_SET: ReadonlySet<string> = new Set(BUS_ERROR_CODES);
@@ -95,6 +101,8 @@ const CODE_SET: ReadonlySet<string> = new Set(BUS_ERROR_CODES);
 /**
  * One validation problem, as zod reports it (`code`, `path`, `message`), reduced to what crosses
  * a process boundary.
+ *
+ * @category Errors
  */
 export interface BusIssue {
   /** zod's issue code, e.g. `invalid_type`. */
@@ -105,7 +113,11 @@ export interface BusIssue {
   readonly message: string;
 }
 
-/** The JSON shape a {@link BusError} takes on the wire. Produced by `toJSON`, read by `fromJSON`. */
+/**
+ * The JSON shape a {@link BusError} takes on the wire. Produced by `toJSON`, read by `fromJSON`.
+ *
+ * @category Errors
+ */
 export interface BusErrorJSON {
   /** One of {@link BUS_ERROR_CODES}. */
   readonly code: BusErrorCode;
@@ -119,7 +131,11 @@ export interface BusErrorJSON {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-/** The original error of a `REMOTE` failure, as it crossed the boundary. */
+/**
+ * The original error of a `REMOTE` failure, as it crossed the boundary.
+ *
+ * @category Errors
+ */
 export interface RemoteErrorJSON {
   /** The original `error.name`, e.g. `TypeError`. */
   readonly name: string;
@@ -141,7 +157,11 @@ export interface RemoteErrorJSON {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-/** Options of the {@link BusError} constructor. */
+/**
+ * Options of the {@link BusError} constructor.
+ *
+ * @category Errors
+ */
 export interface BusErrorOptions {
   /** The underlying error, as in `new Error(message, { cause })`. */
   readonly cause?: unknown;
@@ -163,6 +183,8 @@ export interface BusErrorOptions {
  * {@link BusError}: a handler that threw `new BusError('BAD_INPUT', …, { issues })` reaches the
  * caller as `err.code === 'REMOTE'`, `err.cause.code === 'BAD_INPUT'`, `err.cause.issues`
  * (also `err.issues`).
+ *
+ * @category Errors
  */
 export class RemoteError extends Error {
   /** The original error's own `code` property, if it had a string or number one. */
@@ -191,6 +213,8 @@ export class RemoteError extends Error {
  * (`input.a: expected number, received string; …`), the full list is `issues`.
  *
  * Its wire form is {@link BusError.toJSON} / {@link BusError.fromJSON}.
+ *
+ * @category Errors
  */
 export class BusError extends Error {
   /** Always `'BusError'`. */

@@ -8,7 +8,11 @@
 import { z } from 'zod';
 import { type PoolStats, PoolStatsSchema } from '../threads/registry.js';
 
-/** One app check's outcome in a {@link HealthReport}. */
+/**
+ * One app check's outcome in a {@link HealthReport}.
+ *
+ * @category Health
+ */
 export interface HealthCheckResult {
   /** True when the check resolved (whatever its value), false when it threw or timed out. */
   readonly ok: boolean;
@@ -20,7 +24,11 @@ export interface HealthCheckResult {
   readonly error?: string;
 }
 
-/** Event-loop delay percentiles over the interval since the previous report, in ms. */
+/**
+ * Event-loop delay percentiles over the interval since the previous report, in ms.
+ *
+ * @category Health
+ */
 export interface EventLoopDelay {
   /** Median delay beyond the sampling resolution, in ms. */
   readonly p50: number;
@@ -35,6 +43,8 @@ export interface EventLoopDelay {
  * previous report, in ms: from the request's receipt by the worker's bus to its answer (result or
  * error), as {@link HealthReport.callsServed} counts them. Streams and the bus's own system calls
  * are not included.
+ *
+ * @category Health
  */
 export interface CallDurations {
   /** Median, in ms. */
@@ -50,6 +60,8 @@ export interface CallDurations {
 /**
  * What a worker answers to a health ping. Memory in bytes, times in ms; the event-loop figures
  * cover the interval since the previous report.
+ *
+ * @category Health
  */
 export interface HealthReport {
   /** Node's worker id. */
@@ -97,7 +109,11 @@ export interface HealthReport {
   readonly pools?: readonly PoolStats[];
 }
 
-/** What the primary knows of one worker: its own view (misses, last seen) and the last report. */
+/**
+ * What the primary knows of one worker: its own view (misses, last seen) and the last report.
+ *
+ * @category Health
+ */
 export interface WorkerHealth {
   /** Node's worker id. */
   readonly workerId: number;
@@ -120,10 +136,16 @@ export interface WorkerHealth {
 /**
  * Where a worker is in its life: `starting` (forked, not ready yet), `ready` (serving; pinged),
  * `draining` (being replaced or stopped: no new `'any'` calls, not pinged).
+ *
+ * @category Health
  */
 export type WorkerState = 'starting' | 'ready' | 'draining';
 
-/** What `app.health()` returns. */
+/**
+ * What `app.health()` returns.
+ *
+ * @category Health
+ */
 export interface ClusterHealth {
   /** When this snapshot was taken, in ms since the epoch. */
   readonly at: number;
@@ -133,7 +155,11 @@ export interface ClusterHealth {
   readonly workers: readonly WorkerHealth[];
 }
 
-/** Options of the primary's health monitor (`startCluster({ health })`). */
+/**
+ * Options of the primary's health monitor (`startCluster({ health })`).
+ *
+ * @category Health
+ */
 export interface HealthOptions {
   /**
    * Ping every ready worker this often, in ms. A ping not answered within the same time is a
@@ -166,7 +192,11 @@ export interface HealthOptions {
   readonly checkTimeoutMs?: number;
 }
 
-/** Why the primary judged a worker unhealthy. */
+/**
+ * Why the primary judged a worker unhealthy.
+ *
+ * @category Health
+ */
 export type UnhealthyReason = 'missed-pings' | 'memory';
 
 // ---------------------------------------------------------------------------------------------

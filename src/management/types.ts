@@ -6,7 +6,11 @@
  * @module
  */
 
-/** Options of the management API, an HTTP server in the primary (`startCluster({ management })`). */
+/**
+ * Options of the management API, an HTTP server in the primary (`startCluster({ management })`).
+ *
+ * @category Operations
+ */
 export interface ManagementOptions {
   /**
    * The TCP port to listen on; `0` lets the OS pick a free one (see `app.management.url`).
@@ -33,7 +37,11 @@ export interface ManagementOptions {
   readonly maxConcurrentRequests?: number;
 }
 
-/** What the metrics provider answers `GET /metrics` with (the management API serves it as is). */
+/**
+ * What the metrics provider answers `GET /metrics` with (the management API serves it as is).
+ *
+ * @category Operations
+ */
 export interface MetricsResponse {
   /** The HTTP status, e.g. 200. */
   readonly status: number;
@@ -45,7 +53,11 @@ export interface MetricsResponse {
 /** @internal Answers `GET /metrics` (supplied by the metrics feature). */
 export type MetricsProvider = () => Promise<MetricsResponse>;
 
-/** The running management API, as `app.management`. */
+/**
+ * The running management API, as `app.management`.
+ *
+ * @category Operations
+ */
 export interface ManagementInfo {
   /** Its base URL, e.g. `http://127.0.0.1:9000/` (the port it bound, with `port: 0`). */
   readonly url: string;
@@ -55,7 +67,11 @@ export interface ManagementInfo {
   readonly port: number;
 }
 
-/** The body of `GET /health`: 200 with `status: 'ok'`, 503 otherwise. */
+/**
+ * The body of `GET /health`: 200 with `status: 'ok'`, 503 otherwise.
+ *
+ * @category Operations
+ */
 export interface HealthBody {
   readonly status: 'ok' | 'unhealthy' | 'closing';
   /** Slots (the worker count the cluster keeps). */
@@ -66,7 +82,11 @@ export interface HealthBody {
   readonly problems: readonly { readonly slot: number; readonly reason: string }[];
 }
 
-/** A rolling restart started by `POST /restart`, as `GET /restart/:id` and `/stats` show it. */
+/**
+ * A rolling restart started by `POST /restart`, as `GET /restart/:id` and `/stats` show it.
+ *
+ * @category Operations
+ */
 export interface RestartProgress {
   readonly id: string;
   readonly state: 'running' | 'done' | 'failed';
@@ -88,7 +108,11 @@ export interface RestartProgress {
   readonly error: { readonly code: string; readonly message: string } | null;
 }
 
-/** A scaling started by `POST /scale`, as `/stats` shows it. */
+/**
+ * A scaling started by `POST /scale`, as `/stats` shows it.
+ *
+ * @category Operations
+ */
 export interface ScaleProgress {
   readonly id: string;
   readonly state: 'running' | 'done' | 'failed';
@@ -99,7 +123,11 @@ export interface ScaleProgress {
   readonly error: { readonly code: string; readonly message: string } | null;
 }
 
-/** One worker in `GET /stats`. Figures from its health report are null before the first one. */
+/**
+ * One worker in `GET /stats`. Figures from its health report are null before the first one.
+ *
+ * @category Operations
+ */
 export interface WorkerStats {
   readonly slot: number;
   readonly workerId: number;
@@ -137,7 +165,11 @@ export interface WorkerStats {
   readonly lastReportAt: number | null;
 }
 
-/** The body of `GET /stats`. */
+/**
+ * The body of `GET /stats`.
+ *
+ * @category Operations
+ */
 export interface StatsBody {
   /** When it was taken, in ms since the epoch. */
   readonly at: number;

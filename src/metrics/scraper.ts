@@ -10,7 +10,11 @@ import type { PrimaryBus } from '../primary-bus.js';
 import { metricsOf } from './extension.js';
 import { type MetricsOptions, resolveMetricsOptions } from './types.js';
 
-/** One scrape, as an HTTP response. */
+/**
+ * One scrape, as an HTTP response.
+ *
+ * @category Operations
+ */
 export interface MetricsScrape {
   /**
    * `200` (the metrics), `501` (prom-client is not installed in the primary), `503` (the
@@ -23,7 +27,11 @@ export interface MetricsScrape {
   readonly body: string;
 }
 
-/** What {@link createMetricsScraper} returns. */
+/**
+ * What {@link createMetricsScraper} returns.
+ *
+ * @category Operations
+ */
 export interface MetricsScraper {
   /** Scrapes the cluster. Never rejects: every outcome is a {@link MetricsScrape}. */
   scrape(): Promise<MetricsScrape>;
@@ -40,6 +48,8 @@ const TEXT = 'text/plain; charset=utf-8';
  * is left out and counted in `clusterbus_scrape_failures_total{slot}`. See docs/metrics.md.
  *
  * @throws a `BusError` `INVALID_ARGUMENT` (synchronously) for a bad option.
+ *
+ * @category Operations
  */
 export function createMetricsScraper<C extends Contract>(
   app: { readonly bus: PrimaryBus<C> },

@@ -11,7 +11,11 @@ import { checkCount } from '../util/count.js';
 import { describeValue } from '../util/describe.js';
 import { checkDurationMs } from '../util/duration.js';
 
-/** How each worker line reaches the primary's stdout and stderr (`startCluster({ logs })`). */
+/**
+ * How each worker line reaches the primary's stdout and stderr (`startCluster({ logs })`).
+ *
+ * @category Supervision
+ */
 export type LogsMode = 'inherit' | 'prefix' | 'json';
 
 /** The interval of `logClusterStats: true`, in ms. */

@@ -16,6 +16,8 @@ import { warn } from '../util/warn.js';
 /**
  * Which signals the primary handles, and what each does (`startCluster({ signals })`). A field
  * left out keeps its default; `false` turns that action off. One signal serves one action.
+ *
+ * @category Supervision
  */
 export interface SignalOptions {
   /**

@@ -8,7 +8,11 @@
  */
 import { z } from 'zod';
 
-/** One thread of a pool, in {@link PoolStats.perThread}. */
+/**
+ * One thread of a pool, in {@link PoolStats.perThread}.
+ *
+ * @category Worker threads
+ */
 export interface ThreadStats {
   /** The thread's index in its pool, 0-based (a replacement keeps it). */
   readonly thread: number;
@@ -24,7 +28,11 @@ export interface ThreadStats {
   readonly restarts: number;
 }
 
-/** A pool's figures, as `pool.stats()` and a cluster worker's health report give them. */
+/**
+ * A pool's figures, as `pool.stats()` and a cluster worker's health report give them.
+ *
+ * @category Worker threads
+ */
 export interface PoolStats {
   /** The pool's name (`createPool({ name })`). */
   readonly name: string;
