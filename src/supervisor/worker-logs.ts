@@ -15,8 +15,8 @@ import { StringDecoder } from 'node:string_decoder';
 import type { LogsMode } from './ops-options.js';
 import { StderrTail } from './stderr-tail.js';
 
-/** The longest piece of a line held or printed, in bytes of UTF-8 (64 KiB). */
-export const MAX_LINE_BYTES = 65_536;
+/** The longest piece of a line held or printed, in bytes of UTF-8 (1 MiB). */
+export const MAX_LINE_BYTES = 1_048_576;
 
 /** Which stream a line came from. */
 export type LogStream = 'stdout' | 'stderr';

@@ -68,14 +68,13 @@ describe('LineSplitter', () => {
     expect(split(['done\n'])).toEqual([['done', false]]);
   });
 
-  it('bounds what it holds by default at 64 KiB', () => {
-    expect(MAX_LINE_BYTES).toBe(65_536);
-    const out = split(['x'.repeat(200_000)]);
+  it('bounds what it holds by default at 1 MiB', () => {
+    expect(MAX_LINE_BYTES).toBe(1_048_576);
+    const out = split(['x'.repeat(2_200_000)]);
     expect(out.map(([l, c]) => [l.length, c])).toEqual([
-      [65_536, false],
-      [65_536, true],
-      [65_536, true],
-      [3_392, true],
+      [1_048_576, false],
+      [1_048_576, true],
+      [102_848, true],
     ]);
   });
 });
