@@ -37,7 +37,6 @@ export type { ConnectOptions } from './bus/worker.js';
 
 /**
  * What a worker's bus offers besides the core's calls and events: its extensions' APIs.
- *
  * @category Lifecycle
  */
 export interface WorkerApis<C extends Contract> extends PeersApi {
@@ -84,7 +83,6 @@ export interface WorkerApis<C extends Contract> extends PeersApi {
  * A worker's bus, made by {@link connect}: `handle`, `call`, `callAll`, `publish`, `subscribe`,
  * `store`, `lock`, `peers`, all routed through the primary, `singleton` and `schedule`, and
  * its extensions' APIs.
- *
  * @category Lifecycle
  */
 export type WorkerBus<C extends Contract> = WorkerCore<C> & StateApi<C> & JobsApi & WorkerApis<C>;
@@ -147,7 +145,6 @@ let current: WorkerBus<Contract> | undefined;
  *   `TIMEOUT` when the primary does not answer within `connectTimeoutMs`, `CLOSED` when the
  *   channel closes first, `VALIDATION` when the config the primary sent fails this worker's
  *   contract (or none came though the contract has a config schema).
- *
  * @category Lifecycle
  */
 export function connect<C extends Contract>(

@@ -10,18 +10,13 @@ import { BusError } from './errors.js';
 import { describeValue } from './util/describe.js';
 import { readProperty as read } from './util/read.js';
 
-/**
- * Any zod schema.
- *
- * @category Contract
- */
+/** Any zod schema. @category Contract */
 export type Schema = z.ZodType;
 
 /**
  * One method of a contract: an optional input schema (omit it for a method that takes no input)
  * and an optional output schema (omit it for a method that returns nothing), or, instead of
  * `output`, a `stream` schema: a streamed response, each item of which it validates.
- *
  * @category Contract
  */
 export interface MethodDef {
@@ -36,11 +31,7 @@ export interface MethodDef {
   readonly stream?: Schema;
 }
 
-/**
- * What {@link defineContract} takes.
- *
- * @category Contract
- */
+/** What {@link defineContract} takes. @category Contract */
 export interface ContractDef {
   /** RPC methods by name. Names must not start with `$` (reserved for the bus's own protocols). */
   readonly methods?: Readonly<Record<string, MethodDef>>;
@@ -62,7 +53,6 @@ export interface ContractDef {
 /**
  * A contract made by {@link defineContract}. `def` is what you passed in; the rest is for the bus.
  * `D` carries every type the API infers.
- *
  * @category Contract
  */
 export interface Contract<D extends ContractDef = ContractDef> {
@@ -138,7 +128,6 @@ function checkSchema(what: string, value: unknown): asserts value is Schema {
  *   events: { 'cache.invalidate': z.object({ key: z.string() }) },
  * });
  * ```
- *
  * @category Contract
  */
 export function defineContract<const D extends ContractDef>(def: D): Contract<D> {
@@ -200,33 +189,20 @@ type StoresOf<C extends Contract> =
     ? C['def']['stores']
     : Record<never, never>;
 
-/**
- * The method names of contract `C`.
- *
- * @category Contract
- */
+/** The method names of contract `C`. @category Contract */
 export type MethodName<C extends Contract> = keyof MethodsOf<C> & string;
 
-/**
- * The topics of contract `C`.
- *
- * @category Contract
- */
+/** The topics of contract `C`. @category Contract */
 export type TopicName<C extends Contract> = keyof EventsOf<C> & string;
 
 type Def<C extends Contract, M extends MethodName<C>> = MethodsOf<C>[M];
 
-/**
- * Whether method `M` declares an input schema.
- *
- * @category Contract
- */
+/** Whether method `M` declares an input schema. @category Contract */
 export type HasInput<C extends Contract, M extends MethodName<C>> =
   Def<C, M> extends { readonly input: Schema } ? true : false;
 
 /**
  * What a caller passes to method `M` (zod's input type of the input schema; `undefined` if none).
- *
  * @category Contract
  */
 export type MethodInput<C extends Contract, M extends MethodName<C>> =
@@ -234,7 +210,6 @@ export type MethodInput<C extends Contract, M extends MethodName<C>> =
 
 /**
  * What a handler of method `M` receives (zod's output type of the input schema, after parsing).
- *
  * @category Contract
  */
 export type HandlerInput<C extends Contract, M extends MethodName<C>> =
@@ -242,7 +217,6 @@ export type HandlerInput<C extends Contract, M extends MethodName<C>> =
 
 /**
  * What a caller of method `M` gets (zod's output type of the output schema; `void` if none).
- *
  * @category Contract
  */
 export type MethodOutput<C extends Contract, M extends MethodName<C>> =
@@ -250,43 +224,31 @@ export type MethodOutput<C extends Contract, M extends MethodName<C>> =
 
 /**
  * What a handler of method `M` returns (zod's input type of the output schema; `void` if none).
- *
  * @category Contract
  */
 export type HandlerOutput<C extends Contract, M extends MethodName<C>> =
   Def<C, M> extends { readonly output: infer S extends Schema } ? z.input<S> : void;
 
-/**
- * What a publisher passes for topic `T` (zod's input type).
- *
- * @category Contract
- */
+/** What a publisher passes for topic `T` (zod's input type). @category Contract */
 export type EventInput<C extends Contract, T extends TopicName<C>> = z.input<EventsOf<C>[T]>;
 
 /**
  * What a subscriber to topic `T` receives (zod's output type, after parsing).
- *
  * @category Contract
  */
 export type EventPayload<C extends Contract, T extends TopicName<C>> = z.output<EventsOf<C>[T]>;
 
-/**
- * The store names of contract `C`.
- *
- * @category Contract
- */
+/** The store names of contract `C`. @category Contract */
 export type StoreName<C extends Contract> = keyof StoresOf<C> & string;
 
 /**
  * What a reader of store `S` gets (zod's output type of the store's schema, after parsing).
- *
  * @category Contract
  */
 export type StoreValue<C extends Contract, S extends StoreName<C>> = z.output<StoresOf<C>[S]>;
 
 /**
  * What a writer of store `S` passes (zod's input type of the store's schema).
- *
  * @category Contract
  */
 export type StoreInput<C extends Contract, S extends StoreName<C>> = z.input<StoresOf<C>[S]>;
@@ -294,7 +256,6 @@ export type StoreInput<C extends Contract, S extends StoreName<C>> = z.input<Sto
 /**
  * What `startCluster({ config })` and `app.config.update()` take (zod's input type of the
  * contract's config schema); `undefined` for a contract without one.
- *
  * @category Contract
  */
 export type ConfigInput<C extends Contract> = C['def']['config'] extends infer S extends Schema
@@ -304,7 +265,6 @@ export type ConfigInput<C extends Contract> = C['def']['config'] extends infer S
 /**
  * What `bus.config.current` holds (zod's output type of the contract's config schema, after
  * parsing); `undefined` for a contract without one.
- *
  * @category Contract
  */
 export type ConfigValue<C extends Contract> = C['def']['config'] extends infer S extends Schema
@@ -317,7 +277,6 @@ export type ConfigValue<C extends Contract> = C['def']['config'] extends infer S
 /**
  * Whether topic `T` matches pattern `P`, token by token, with NATS subject semantics (`*` one
  * token, a last `>` one or more tokens). Distributes over both.
- *
  * @category Contract
  */
 export type TopicMatches<P extends string, T extends string> = P extends '>'
@@ -344,11 +303,7 @@ export type TopicMatches<P extends string, T extends string> = P extends '>'
             : false
           : false;
 
-/**
- * The topics of contract `C` that pattern `P` matches (`never` if none).
- *
- * @category Contract
- */
+/** The topics of contract `C` that pattern `P` matches (`never` if none). @category Contract */
 export type MatchingTopics<C extends Contract, P extends string> = P extends string
   ? { [T in TopicName<C>]: TopicMatches<P, T> extends true ? T : never }[TopicName<C>]
   : never;
@@ -356,7 +311,6 @@ export type MatchingTopics<C extends Contract, P extends string> = P extends str
 /**
  * What `subscribe` takes as its pattern: `P` itself when it matches a topic of `C`, `never`
  * otherwise (so a pattern that matches no topic is a compile error).
- *
  * @category Contract
  */
 export type TopicPattern<C extends Contract, P extends string> = [MatchingTopics<C, P>] extends [
@@ -367,7 +321,6 @@ export type TopicPattern<C extends Contract, P extends string> = [MatchingTopics
 
 /**
  * What a subscriber to pattern `P` receives: the union of its matching topics' payloads.
- *
  * @category Contract
  */
 export type PatternPayload<C extends Contract, P extends string> = EventPayload<
@@ -378,25 +331,19 @@ export type PatternPayload<C extends Contract, P extends string> = EventPayload<
 // ---------------------------------------------------------------------------------------------
 // Streamed methods.
 
-/**
- * The methods of `C` that declare `stream` (called with `bus.stream`).
- *
- * @category Contract
- */
+/** The methods of `C` that declare `stream` (called with `bus.stream`). @category Contract */
 export type StreamMethodName<C extends Contract> = {
   [M in MethodName<C>]: Def<C, M> extends { readonly stream: Schema } ? M : never;
 }[MethodName<C>];
 
 /**
  * The methods of `C` that do not stream (called with `bus.call` and `bus.callAll`).
- *
  * @category Contract
  */
 export type UnaryMethodName<C extends Contract> = Exclude<MethodName<C>, StreamMethodName<C>>;
 
 /**
  * What a consumer of stream method `M` gets for each item (zod's output type, after parsing).
- *
  * @category Contract
  */
 export type StreamItem<C extends Contract, M extends MethodName<C>> =
@@ -404,7 +351,6 @@ export type StreamItem<C extends Contract, M extends MethodName<C>> =
 
 /**
  * What the generator of stream method `M` yields (zod's input type of the stream schema).
- *
  * @category Contract
  */
 export type HandlerStreamItem<C extends Contract, M extends MethodName<C>> =
@@ -413,7 +359,6 @@ export type HandlerStreamItem<C extends Contract, M extends MethodName<C>> =
 /**
  * What a handler of method `M` returns: its output (or a promise of it), or, for a stream
  * method, an async iterable of the stream schema's input type (an async generator).
- *
  * @category Contract
  */
 export type HandlerResult<C extends Contract, M extends MethodName<C>> =

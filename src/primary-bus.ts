@@ -20,7 +20,6 @@ import type { StateApi } from './state/types.js';
  * The primary's bus, found as `app.bus`: the same `handle`, `call`, `callAll`, `publish`,
  * `subscribe`, `store`, `lock`, `peers`, `singleton` and `schedule` as a worker's, and the router
  * every worker's messages go through.
- *
  * @category Buses
  */
 export type PrimaryBus<C extends Contract> = PrimaryCore<C> & StateApi<C> & PeersApi & JobsApi;

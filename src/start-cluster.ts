@@ -60,7 +60,6 @@ import { warn } from './util/warn.js';
  *   is forked); `INVALID_ARGUMENT` too when `management` is bad, binds a non-loopback host
  *   without a token, or cannot listen (no worker is forked). After a rejection, every forked
  *   worker has been ended.
- *
  * @category Lifecycle
  */
 export async function startCluster<C extends Contract>(

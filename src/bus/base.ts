@@ -52,11 +52,7 @@ export { describeOrigin, isSystemName } from './names.js';
 export { type BusOptions, DEFAULT_CALL_TIMEOUT_MS, type ResolvedCallOptions } from './options.js';
 export type { Responder, SignalSource } from './serve.js';
 
-/**
- * The part of a bus that does not depend on where it runs. `C` is the contract.
- *
- * @category Buses
- */
+/** The part of a bus that does not depend on where it runs. `C` is the contract. @category Buses */
 export abstract class BaseBus<C extends Contract> extends EventEmitter<BusEvents, unknown> {
   /** The contract this bus was made with. */
   readonly contract: C;

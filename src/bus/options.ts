@@ -8,18 +8,10 @@ import { DEFAULT_FLOW_LIMITS, type FlowLimits } from '../protocol/peer.js';
 import { checkCount } from '../util/count.js';
 import { checkDurationMs } from '../util/duration.js';
 
-/**
- * Default of `callTimeoutMs`, in ms.
- *
- * @category Buses
- */
+/** Default of `callTimeoutMs`, in ms. @category Buses */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
-/**
- * Options every bus takes.
- *
- * @category Buses
- */
+/** Options every bus takes. @category Buses */
 export interface BusOptions {
   /**
    * Default `timeoutMs` of every call from this process, in ms.

@@ -44,7 +44,6 @@ export interface PrimaryBusHooks {
  * The core of the primary's bus: the same `handle`, `call`, `callAll`, `publish`, `subscribe` as
  * a worker's, and the router every worker's messages go through. The app gets it as
  * `PrimaryBus` (`app.bus`), with the shared state's `store` and `lock` on it.
- *
  * @category Buses
  */
 export class PrimaryCore<C extends Contract> extends StreamingBus<C> {

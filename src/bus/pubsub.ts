@@ -28,7 +28,6 @@ export const MAX_PATTERNS_PER_PROCESS = 10_000;
 
 /**
  * What `subscribe` returns: the unsubscribe function, and when the subscription is in effect.
- *
  * @category Buses
  */
 export interface Subscription {

@@ -30,11 +30,7 @@ import type { StreamHandle } from './stream.js';
 import { StreamingBus } from './streaming.js';
 import { type ConsumerSink, StreamEndpoint } from './streams.js';
 
-/**
- * Options of {@link connect}.
- *
- * @category Buses
- */
+/** Options of {@link connect}. @category Buses */
 export interface ConnectOptions extends BusOptions {
   /**
    * Reject with `TIMEOUT` if the primary has not answered the handshake within this many ms.
@@ -66,7 +62,6 @@ const GATHER_GRACE_MS = 1_000;
  * The core of a worker's bus: `handle`, `call`, `callAll`, `publish`, `subscribe`, all routed
  * through the primary. `connect()` returns it as `WorkerBus`, with its extensions' APIs on it
  * (`store`, `lock`, `config`, `health`, drain).
- *
  * @category Buses
  */
 export class WorkerCore<C extends Contract> extends StreamingBus<C> {

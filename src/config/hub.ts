@@ -50,7 +50,6 @@ export interface ClusterConfigDeps {
 /**
  * The cluster's config, found as `app.config`: the current value and version, `update(next)`,
  * and `reload()` from the config file.
- *
  * @category Config
  */
 export class ClusterConfig<C extends Contract> {

@@ -8,11 +8,7 @@ import { z } from 'zod';
 import type { ConfigValue, Contract } from '../contract.js';
 import type { BusError } from '../errors.js';
 
-/**
- * What a change handler is told besides the two values.
- *
- * @category Config
- */
+/** What a change handler is told besides the two values. @category Config */
 export interface ConfigChangeInfo {
   /** The version being applied. */
   readonly version: number;
@@ -24,7 +20,6 @@ export interface ConfigChangeInfo {
  * A worker's config change handler (`bus.config.onChange`). Throwing or rejecting refuses the
  * change: the worker keeps its previous config, and the primary's result reports the refusal
  * with the error. `bus.config.current` switches only after every handler accepted.
- *
  * @category Config
  */
 export type ConfigChangeHandler<C extends Contract> = (
@@ -33,11 +28,7 @@ export type ConfigChangeHandler<C extends Contract> = (
   info: ConfigChangeInfo,
 ) => void | Promise<void>;
 
-/**
- * One worker's answer to a config update.
- *
- * @category Config
- */
+/** One worker's answer to a config update. @category Config */
 export interface ConfigAck {
   /** Node's worker id. */
   readonly workerId: number;
@@ -55,11 +46,7 @@ export interface ConfigAck {
   readonly node?: string;
 }
 
-/**
- * What `app.config.update()` resolves with.
- *
- * @category Config
- */
+/** What `app.config.update()` resolves with. @category Config */
 export interface ConfigUpdateResult {
   /** The version assigned to the new config. */
   readonly version: number;

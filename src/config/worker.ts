@@ -11,7 +11,6 @@ import { type ConfigChangeHandler, ConfigMessageSchema } from './types.js';
 /**
  * A worker's view of the cluster's config, found as `bus.config`. `current` is typed from the
  * contract's config schema and is in place before `connect()` resolves.
- *
  * @category Config
  */
 export class WorkerConfig<C extends Contract> {

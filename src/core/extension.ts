@@ -19,7 +19,6 @@ export type { PeerId } from './types.js';
 
 /**
  * Which side of the cluster a bus is: the hub (the primary) or a worker.
- *
  * @category RPC and pub/sub
  */
 export type Side = 'hub' | 'worker';

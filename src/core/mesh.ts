@@ -61,11 +61,7 @@ export interface MeshRoutes {
   publish(topic: string, payload: Encoded, source: number): void;
 }
 
-/**
- * One node of the mesh, as `app.mesh.nodes()` lists it.
- *
- * @category RPC and pub/sub
- */
+/** One node of the mesh, as `app.mesh.nodes()` lists it. @category RPC and pub/sub */
 export interface MeshNode {
   /** Its name (`natsMesh({ node })` there). */
   readonly node: string;
@@ -79,11 +75,7 @@ export interface MeshNode {
   readonly contractMismatch: boolean;
 }
 
-/**
- * `app.mesh`: the nodes of the mesh.
- *
- * @category RPC and pub/sub
- */
+/** `app.mesh`: the nodes of the mesh. @category RPC and pub/sub */
 export interface MeshView {
   /** The nodes seen and not gone, this one first, then by name. Without a mesh: `[]`. */
   nodes(): MeshNode[];
@@ -135,7 +127,6 @@ export interface RunningMesh {
 
 /**
  * What `startCluster({ mesh })` takes: made by e.g. `natsMesh()` of `clusterbus/nats`.
- *
  * @category RPC and pub/sub
  */
 export interface MeshFactory {

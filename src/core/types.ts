@@ -16,7 +16,6 @@ import type { BusError } from '../errors.js';
 /**
  * A process's id on the wire: a worker id (Node's `cluster.worker.id`), or `HUB_ID` (0) for the
  * hub. Opaque: compare and pass it, do not compute with it (a node-qualified id may come later).
- *
  * @category RPC and pub/sub
  */
 export type PeerId = number;
@@ -26,7 +25,6 @@ export type PeerId = number;
  * `{ slot }`, the worker currently serving that stable slot (0..N-1; a replacement inherits its
  * slot); or `'any'`, one connected worker that handles the method, chosen round-robin by the
  * primary (workers being drained only when no other one handles it).
- *
  * @category RPC and pub/sub
  */
 export type Target = 'primary' | 'any' | PeerId | SlotTarget | NodeTarget;
@@ -34,7 +32,6 @@ export type Target = 'primary' | 'any' | PeerId | SlotTarget | NodeTarget;
 /**
  * A call target on another node of a mesh (`startCluster({ mesh })`): worker `worker` (its
  * cluster worker id on that node, `bus.self` there) of node `node` (`bus.node` there).
- *
  * @category RPC and pub/sub
  */
 export interface NodeTarget {
@@ -46,7 +43,6 @@ export interface NodeTarget {
 
 /**
  * A call target by stable slot: the worker currently serving slot `slot` (0..N-1).
- *
  * @category RPC and pub/sub
  */
 export interface SlotTarget {
@@ -54,18 +50,10 @@ export interface SlotTarget {
   readonly slot: number;
 }
 
-/**
- * Who sent a request or an event: `'primary'` or a worker id.
- *
- * @category RPC and pub/sub
- */
+/** Who sent a request or an event: `'primary'` or a worker id. @category RPC and pub/sub */
 export type Origin = 'primary' | PeerId;
 
-/**
- * Options of `call` and `callAll`.
- *
- * @category RPC and pub/sub
- */
+/** Options of `call` and `callAll`. @category RPC and pub/sub */
 export interface CallOptions {
   /**
    * Reject with `TIMEOUT` if no answer arrives within this many ms; the remote handler's signal
@@ -85,7 +73,6 @@ export interface CallOptions {
 
 /**
  * The arguments after the method name: the input (omitted for a method without one), then options.
- *
  * @category RPC and pub/sub
  */
 export type CallArgs<C extends Contract, M extends MethodName<C>> =
@@ -93,11 +80,7 @@ export type CallArgs<C extends Contract, M extends MethodName<C>> =
     ? [input: MethodInput<C, M>, options?: CallOptions]
     : [input?: undefined, options?: CallOptions];
 
-/**
- * What a handler gets besides its input.
- *
- * @category RPC and pub/sub
- */
+/** What a handler gets besides its input. @category RPC and pub/sub */
 export interface HandlerContext {
   /** The method being handled. */
   readonly method: string;
@@ -114,7 +97,6 @@ export interface HandlerContext {
  * A handler of method `M`: sync or async; what it throws reaches the caller as `REMOTE`. For a
  * stream method (declared with `stream`), an async generator (or any function returning an
  * async iterable) of the stream schema's input type.
- *
  * @category RPC and pub/sub
  */
 export type Handler<C extends Contract, M extends MethodName<C>> = (
@@ -122,11 +104,7 @@ export type Handler<C extends Contract, M extends MethodName<C>> = (
   context: HandlerContext,
 ) => HandlerResult<C, M>;
 
-/**
- * Options of `bus.stream` (see docs/patterns-and-streams.md).
- *
- * @category RPC and pub/sub
- */
+/** Options of `bus.stream` (see docs/patterns-and-streams.md). @category RPC and pub/sub */
 export interface StreamOptions {
   /**
    * Reject the iteration with `TIMEOUT` if the next item (or the end) does not arrive within this
@@ -154,7 +132,6 @@ export interface StreamOptions {
 
 /**
  * The arguments of `bus.stream` after the method: the input (omitted if none), then options.
- *
  * @category RPC and pub/sub
  */
 export type StreamArgs<C extends Contract, M extends MethodName<C>> =
@@ -164,7 +141,6 @@ export type StreamArgs<C extends Contract, M extends MethodName<C>> =
 
 /**
  * What a subscriber gets besides the payload. `T`: the topics its pattern matches.
- *
  * @category RPC and pub/sub
  */
 export interface EventContext<T extends string = string> {
@@ -176,7 +152,6 @@ export interface EventContext<T extends string = string> {
 
 /**
  * One worker's outcome in a `callAll`: its result, or the BusError it failed with.
- *
  * @category RPC and pub/sub
  */
 export type CallAllResult<T> =
@@ -199,11 +174,7 @@ export type CallAllResult<T> =
       readonly error: BusError;
     };
 
-/**
- * The events every bus emits.
- *
- * @category RPC and pub/sub
- */
+/** The events every bus emits. @category RPC and pub/sub */
 export interface BusEvents {
   /**
    * Something received could not be used and has no caller to reject: an event payload that

@@ -9,23 +9,14 @@ import type * as https from 'node:https';
 
 /**
  * A drain handler: stop taking new work and finish what is in flight; may be async.
- *
  * @category Lifecycle
  */
 export type DrainHandler = () => unknown;
 
-/**
- * An HTTP(S) server that `bus.closeOnDrain(server)` can close gracefully.
- *
- * @category Lifecycle
- */
+/** An HTTP(S) server that `bus.closeOnDrain(server)` can close gracefully. @category Lifecycle */
 export type DrainableServer = http.Server | https.Server;
 
-/**
- * Options of `bus.closeOnDrain(server)`.
- *
- * @category Lifecycle
- */
+/** Options of `bus.closeOnDrain(server)`. @category Lifecycle */
 export interface CloseOnDrainOptions {
   /**
    * Once draining, keep-alive connections idle for this many ms are closed (clients sending

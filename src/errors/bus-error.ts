@@ -54,7 +54,6 @@
  *   `prom-client` for `app.metrics()`); `data.module` names it.
  * - `JOB_FAILED`: a run-once job (`bus.singleton`) or a scheduled tick (`bus.schedule`) threw or
  *   rejected; reported on the bus's `error` event, `cause` is what it threw, `data` names the job.
- *
  * @category Errors
  */
 export const BUS_ERROR_CODES = [
@@ -89,11 +88,7 @@ export const BUS_ERROR_CODES = [
   'JOB_FAILED',
 ] as const;
 
-/**
- * A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}.
- *
- * @category Errors
- */
+/** A literal union of every {@link BusError} code. See {@link BUS_ERROR_CODES}. @category Errors */
 export type BusErrorCode = (typeof BUS_ERROR_CODES)[number];
 
 const CODE_SET: ReadonlySet<string> = new Set(BUS_ERROR_CODES);
@@ -101,7 +96,6 @@ const CODE_SET: ReadonlySet<string> = new Set(BUS_ERROR_CODES);
 /**
  * One validation problem, as zod reports it (`code`, `path`, `message`), reduced to what crosses
  * a process boundary.
- *
  * @category Errors
  */
 export interface BusIssue {
@@ -115,7 +109,6 @@ export interface BusIssue {
 
 /**
  * The JSON shape a {@link BusError} takes on the wire. Produced by `toJSON`, read by `fromJSON`.
- *
  * @category Errors
  */
 export interface BusErrorJSON {
@@ -131,11 +124,7 @@ export interface BusErrorJSON {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-/**
- * The original error of a `REMOTE` failure, as it crossed the boundary.
- *
- * @category Errors
- */
+/** The original error of a `REMOTE` failure, as it crossed the boundary. @category Errors */
 export interface RemoteErrorJSON {
   /** The original `error.name`, e.g. `TypeError`. */
   readonly name: string;
@@ -157,11 +146,7 @@ export interface RemoteErrorJSON {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-/**
- * Options of the {@link BusError} constructor.
- *
- * @category Errors
- */
+/** Options of the {@link BusError} constructor. @category Errors */
 export interface BusErrorOptions {
   /** The underlying error, as in `new Error(message, { cause })`. */
   readonly cause?: unknown;
@@ -183,7 +168,6 @@ export interface BusErrorOptions {
  * {@link BusError}: a handler that threw `new BusError('BAD_INPUT', …, { issues })` reaches the
  * caller as `err.code === 'REMOTE'`, `err.cause.code === 'BAD_INPUT'`, `err.cause.issues`
  * (also `err.issues`).
- *
  * @category Errors
  */
 export class RemoteError extends Error {
@@ -213,7 +197,6 @@ export class RemoteError extends Error {
  * (`input.a: expected number, received string; …`), the full list is `issues`.
  *
  * Its wire form is {@link BusError.toJSON} / {@link BusError.fromJSON}.
- *
  * @category Errors
  */
 export class BusError extends Error {

@@ -8,11 +8,7 @@
 import { z } from 'zod';
 import { type PoolStats, PoolStatsSchema } from '../threads/registry.js';
 
-/**
- * One app check's outcome in a {@link HealthReport}.
- *
- * @category Health
- */
+/** One app check's outcome in a {@link HealthReport}. @category Health */
 export interface HealthCheckResult {
   /** True when the check resolved (whatever its value), false when it threw or timed out. */
   readonly ok: boolean;
@@ -26,7 +22,6 @@ export interface HealthCheckResult {
 
 /**
  * Event-loop delay percentiles over the interval since the previous report, in ms.
- *
  * @category Health
  */
 export interface EventLoopDelay {
@@ -43,7 +38,6 @@ export interface EventLoopDelay {
  * previous report, in ms: from the request's receipt by the worker's bus to its answer (result or
  * error), as {@link HealthReport.callsServed} counts them. Streams and the bus's own system calls
  * are not included.
- *
  * @category Health
  */
 export interface CallDurations {
@@ -60,7 +54,6 @@ export interface CallDurations {
 /**
  * What a worker answers to a health ping. Memory in bytes, times in ms; the event-loop figures
  * cover the interval since the previous report.
- *
  * @category Health
  */
 export interface HealthReport {
@@ -111,7 +104,6 @@ export interface HealthReport {
 
 /**
  * What the primary knows of one worker: its own view (misses, last seen) and the last report.
- *
  * @category Health
  */
 export interface WorkerHealth {
@@ -136,16 +128,11 @@ export interface WorkerHealth {
 /**
  * Where a worker is in its life: `starting` (forked, not ready yet), `ready` (serving; pinged),
  * `draining` (being replaced or stopped: no new `'any'` calls, not pinged).
- *
  * @category Health
  */
 export type WorkerState = 'starting' | 'ready' | 'draining';
 
-/**
- * What `app.health()` returns.
- *
- * @category Health
- */
+/** What `app.health()` returns. @category Health */
 export interface ClusterHealth {
   /** When this snapshot was taken, in ms since the epoch. */
   readonly at: number;
@@ -155,11 +142,7 @@ export interface ClusterHealth {
   readonly workers: readonly WorkerHealth[];
 }
 
-/**
- * Options of the primary's health monitor (`startCluster({ health })`).
- *
- * @category Health
- */
+/** Options of the primary's health monitor (`startCluster({ health })`). @category Health */
 export interface HealthOptions {
   /**
    * Ping every ready worker this often, in ms. A ping not answered within the same time is a
@@ -192,11 +175,7 @@ export interface HealthOptions {
   readonly checkTimeoutMs?: number;
 }
 
-/**
- * Why the primary judged a worker unhealthy.
- *
- * @category Health
- */
+/** Why the primary judged a worker unhealthy. @category Health */
 export type UnhealthyReason = 'missed-pings' | 'memory';
 
 // ---------------------------------------------------------------------------------------------

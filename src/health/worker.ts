@@ -18,7 +18,6 @@ import type { CallDurations, HealthCheckResult, HealthReport } from './types.js'
 /**
  * An app health check: resolves (with an optional JSON value, e.g. `{ latencyMs: 3 }`) when
  * healthy; throws or rejects when not.
- *
  * @category Health
  */
 export type HealthCheck = () => unknown;
@@ -46,7 +45,6 @@ export interface HealthSource {
 /**
  * A worker's health checks, found as `bus.health`. The primary pings every ready worker on an
  * interval; the worker answers with a {@link HealthReport} that includes every check's result.
- *
  * @category Health
  */
 export class HealthChecks {

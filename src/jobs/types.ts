@@ -5,11 +5,7 @@
  * @module
  */
 
-/**
- * What a run-once job is given.
- *
- * @category Jobs
- */
+/** What a run-once job is given. @category Jobs */
 export interface SingletonContext {
   /** The job's name, as given to `bus.singleton`. */
   readonly name: string;
@@ -30,16 +26,11 @@ export interface SingletonContext {
 
 /**
  * A run-once job: long-lived, it runs until `ctx.signal` aborts (or returns, or throws).
- *
  * @category Jobs
  */
 export type SingletonJob = (ctx: SingletonContext) => unknown;
 
-/**
- * Options of `bus.singleton`.
- *
- * @category Jobs
- */
+/** Options of `bus.singleton`. @category Jobs */
 export interface SingletonOptions {
   /**
    * The time to live of the job's lease, in ms: if its holder stops renewing it (its process
@@ -69,11 +60,7 @@ export interface SingletonOptions {
   readonly retryMs?: number;
 }
 
-/**
- * A running `bus.singleton` (or `bus.schedule`) in this process.
- *
- * @category Jobs
- */
+/** A running `bus.singleton` (or `bus.schedule`) in this process. @category Jobs */
 export interface SingletonHandle {
   /** The job's name. */
   readonly name: string;
@@ -93,38 +80,22 @@ export interface SingletonHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/**
- * What a scheduled tick is given.
- *
- * @category Jobs
- */
+/** What a scheduled tick is given. @category Jobs */
 export interface TickContext extends SingletonContext {
   /** When this tick was due by the expression (a tick that fires late keeps its due time). */
   readonly scheduledAt: Date;
 }
 
-/**
- * One tick of a scheduled job: runs in the leader only.
- *
- * @category Jobs
- */
+/** One tick of a scheduled job: runs in the leader only. @category Jobs */
 export type TickJob = (ctx: TickContext) => unknown;
 
-/**
- * Options of `bus.schedule`: a singleton's, and the cron expression's time zone.
- *
- * @category Jobs
- */
+/** Options of `bus.schedule`: a singleton's, and the cron expression's time zone. @category Jobs */
 export interface ScheduleOptions extends SingletonOptions {
   /** The IANA time zone the expression is read in (croner's `timezone`). @default the process's */
   readonly timezone?: string;
 }
 
-/**
- * The jobs extension's API, on the primary's bus and on every worker's.
- *
- * @category Jobs
- */
+/** The jobs extension's API, on the primary's bus and on every worker's. @category Jobs */
 export interface JobsApi {
   /**
    * Runs `job(ctx)` in exactly one live process of the cluster at a time: every process that

@@ -8,7 +8,6 @@
 
 /**
  * Options of the management API, an HTTP server in the primary (`startCluster({ management })`).
- *
  * @category Operations
  */
 export interface ManagementOptions {
@@ -39,7 +38,6 @@ export interface ManagementOptions {
 
 /**
  * What the metrics provider answers `GET /metrics` with (the management API serves it as is).
- *
  * @category Operations
  */
 export interface MetricsResponse {
@@ -53,11 +51,7 @@ export interface MetricsResponse {
 /** @internal Answers `GET /metrics` (supplied by the metrics feature). */
 export type MetricsProvider = () => Promise<MetricsResponse>;
 
-/**
- * The running management API, as `app.management`.
- *
- * @category Operations
- */
+/** The running management API, as `app.management`. @category Operations */
 export interface ManagementInfo {
   /** Its base URL, e.g. `http://127.0.0.1:9000/` (the port it bound, with `port: 0`). */
   readonly url: string;
@@ -67,11 +61,7 @@ export interface ManagementInfo {
   readonly port: number;
 }
 
-/**
- * The body of `GET /health`: 200 with `status: 'ok'`, 503 otherwise.
- *
- * @category Operations
- */
+/** The body of `GET /health`: 200 with `status: 'ok'`, 503 otherwise. @category Operations */
 export interface HealthBody {
   readonly status: 'ok' | 'unhealthy' | 'closing';
   /** Slots (the worker count the cluster keeps). */
@@ -84,7 +74,6 @@ export interface HealthBody {
 
 /**
  * A rolling restart started by `POST /restart`, as `GET /restart/:id` and `/stats` show it.
- *
  * @category Operations
  */
 export interface RestartProgress {
@@ -108,11 +97,7 @@ export interface RestartProgress {
   readonly error: { readonly code: string; readonly message: string } | null;
 }
 
-/**
- * A scaling started by `POST /scale`, as `/stats` shows it.
- *
- * @category Operations
- */
+/** A scaling started by `POST /scale`, as `/stats` shows it. @category Operations */
 export interface ScaleProgress {
   readonly id: string;
   readonly state: 'running' | 'done' | 'failed';
@@ -125,7 +110,6 @@ export interface ScaleProgress {
 
 /**
  * One worker in `GET /stats`. Figures from its health report are null before the first one.
- *
  * @category Operations
  */
 export interface WorkerStats {
@@ -165,11 +149,7 @@ export interface WorkerStats {
   readonly lastReportAt: number | null;
 }
 
-/**
- * The body of `GET /stats`.
- *
- * @category Operations
- */
+/** The body of `GET /stats`. @category Operations */
 export interface StatsBody {
   /** When it was taken, in ms since the epoch. */
   readonly at: number;

@@ -10,11 +10,7 @@ import type { PrimaryBus } from '../primary-bus.js';
 import { metricsOf } from './extension.js';
 import { type MetricsOptions, resolveMetricsOptions } from './types.js';
 
-/**
- * One scrape, as an HTTP response.
- *
- * @category Operations
- */
+/** One scrape, as an HTTP response. @category Operations */
 export interface MetricsScrape {
   /**
    * `200` (the metrics), `501` (prom-client is not installed in the primary), `503` (the
@@ -27,11 +23,7 @@ export interface MetricsScrape {
   readonly body: string;
 }
 
-/**
- * What {@link createMetricsScraper} returns.
- *
- * @category Operations
- */
+/** What {@link createMetricsScraper} returns. @category Operations */
 export interface MetricsScraper {
   /** Scrapes the cluster. Never rejects: every outcome is a {@link MetricsScrape}. */
   scrape(): Promise<MetricsScrape>;
@@ -48,7 +40,6 @@ const TEXT = 'text/plain; charset=utf-8';
  * is left out and counted in `clusterbus_scrape_failures_total{slot}`. See docs/metrics.md.
  *
  * @throws a `BusError` `INVALID_ARGUMENT` (synchronously) for a bad option.
- *
  * @category Operations
  */
 export function createMetricsScraper<C extends Contract>(

@@ -17,11 +17,7 @@ export const METRICS = 'metrics';
 /** @internal The extension's verbs: `$metrics.collect` (hub -> worker, a call). */
 export const MetricsVerb = { collect: 'collect' } as const;
 
-/**
- * Default of {@link MetricsOptions.collectTimeoutMs}, in ms.
- *
- * @category Operations
- */
+/** Default of {@link MetricsOptions.collectTimeoutMs}, in ms. @category Operations */
 export const DEFAULT_COLLECT_TIMEOUT_MS = 2_000;
 
 /** The `slot` label value of the primary's own metrics. */
@@ -31,14 +27,12 @@ export const PRIMARY_SLOT = 'primary';
  * How the app's prom-client metrics of the workers are merged: `'aggregate'` (one series per
  * label set, merged across workers by each metric's `aggregator`, as prom-client's
  * `AggregatorRegistry` does), or `'per-slot'` (every worker's series kept, with a `slot` label).
- *
  * @category Operations
  */
 export type AppMetricsMode = 'aggregate' | 'per-slot';
 
 /**
  * Options of the metrics (`startCluster({ metrics })`, `createMetricsScraper(app, options)`).
- *
  * @category Operations
  */
 export interface MetricsOptions {
@@ -123,7 +117,6 @@ export function resolveMetricsOptions(
 /**
  * A registry of metrics, as clusterbus reads it: prom-client's `Registry` (its default
  * `register`, or one of the app's).
- *
  * @category Operations
  */
 export interface MetricsRegistry {

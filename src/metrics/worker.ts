@@ -27,7 +27,6 @@ export interface WorkerCounters {
 /**
  * A worker's metrics, found as `bus.metrics`: which prom-client registry the primary reads the
  * app's metrics from.
- *
  * @category Operations
  */
 export class WorkerMetrics {

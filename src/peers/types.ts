@@ -7,11 +7,7 @@
  */
 import { z } from 'zod';
 
-/**
- * One ready worker of the cluster, as `bus.peers()` lists it.
- *
- * @category Buses
- */
+/** One ready worker of the cluster, as `bus.peers()` lists it. @category Buses */
 export interface PeerInfo {
   /** Node's worker id (a call target). */
   readonly workerId: number;
@@ -21,11 +17,7 @@ export interface PeerInfo {
   readonly pid: number;
 }
 
-/**
- * What the peers extension adds to a bus: `peers()`.
- *
- * @category Buses
- */
+/** What the peers extension adds to a bus: `peers()`. @category Buses */
 export interface PeersApi {
   /**
    * The cluster's ready workers, ascending by slot, then worker id, the calling worker included

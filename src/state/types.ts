@@ -7,11 +7,7 @@
  */
 import type { Contract, StoreInput, StoreName, StoreValue } from '../contract.js';
 
-/**
- * One entry of a store, as a reader sees it.
- *
- * @category Shared state
- */
+/** One entry of a store, as a reader sees it. @category Shared state */
 export interface StoreEntry<V> {
   /** The value, parsed by the store's schema in the reading process. */
   readonly value: V;
@@ -21,11 +17,7 @@ export interface StoreEntry<V> {
   readonly expiresAt?: number;
 }
 
-/**
- * A change delivered to a watcher: a write, a delete, or a TTL expiry.
- *
- * @category Shared state
- */
+/** A change delivered to a watcher: a write, a delete, or a TTL expiry. @category Shared state */
 export type StoreChange<V> =
   | {
       /** The key that changed. */
@@ -48,11 +40,7 @@ export type StoreChange<V> =
       readonly revision: number;
     };
 
-/**
- * Options every store operation takes.
- *
- * @category Shared state
- */
+/** Options every store operation takes. @category Shared state */
 export interface StoreCallOptions {
   /**
    * Reject with `TIMEOUT` if the primary has not answered within this many ms.
@@ -63,11 +51,7 @@ export interface StoreCallOptions {
   readonly signal?: AbortSignal;
 }
 
-/**
- * Options of {@link Store.set}.
- *
- * @category Shared state
- */
+/** Options of {@link Store.set}. @category Shared state */
 export interface SetOptions extends StoreCallOptions {
   /**
    * The entry expires this many ms after the write (its watchers see `expire`). Absent: the
@@ -81,11 +65,7 @@ export interface SetOptions extends StoreCallOptions {
   readonly ifRevision?: number;
 }
 
-/**
- * Options of {@link CounterStore.increment}.
- *
- * @category Shared state
- */
+/** Options of {@link CounterStore.increment}. @category Shared state */
 export interface IncrementOptions extends StoreCallOptions {
   /**
    * When the increment creates the entry, it expires this many ms later; an existing entry keeps
@@ -94,11 +74,7 @@ export interface IncrementOptions extends StoreCallOptions {
   readonly ttlMs?: number;
 }
 
-/**
- * Options of {@link Store.update}.
- *
- * @category Shared state
- */
+/** Options of {@link Store.update}. @category Shared state */
 export interface UpdateOptions extends StoreCallOptions {
   /** As {@link SetOptions.ttlMs}, for the value written. */
   readonly ttlMs?: number;
@@ -110,21 +86,13 @@ export interface UpdateOptions extends StoreCallOptions {
   readonly maxAttempts?: number;
 }
 
-/**
- * Options of {@link Store.delete}.
- *
- * @category Shared state
- */
+/** Options of {@link Store.delete}. @category Shared state */
 export interface DeleteOptions extends StoreCallOptions {
   /** Delete only if the entry's revision is this one; otherwise reject with `CONFLICT`. */
   readonly ifRevision?: number;
 }
 
-/**
- * Options of {@link Store.keys}.
- *
- * @category Shared state
- */
+/** Options of {@link Store.keys}. @category Shared state */
 export interface KeysOptions extends StoreCallOptions {
   /** Only the keys that start with this string. */
   readonly prefix?: string;
@@ -132,7 +100,6 @@ export interface KeysOptions extends StoreCallOptions {
 
 /**
  * What a watch sees. Give at most one of `key` and `prefix`; neither: every key.
- *
  * @category Shared state
  */
 export interface WatchOptions {
@@ -155,7 +122,6 @@ export interface WatchOptions {
  * watch ends; the failure is also reported on the bus's `error` event (unless it is `CLOSED`:
  * a closing bus ends its watches anyway). `LIMIT_EXCEEDED` (`data: { limit:
  * 'maxWatchesPerProcess', value }`): this process already has `maxWatchesPerProcess` watches.
- *
  * @category Shared state
  */
 export type Watch = (() => void) & { readonly ready: Promise<number> };
@@ -171,7 +137,6 @@ export type Watch = (() => void) & { readonly ready: Promise<number> };
  * Values are validated by the store's schema when written (in the primary, before anything
  * changes: `BAD_INPUT` with zod's `issues`) and when read (in the reading process: `BAD_OUTPUT`).
  * The primary applies operations one at a time, in arrival order.
- *
  * @category Shared state
  */
 export interface Store<I, O> {
@@ -247,7 +212,6 @@ export interface Store<I, O> {
 
 /**
  * A store whose values are numbers: a {@link Store} with an atomic `increment`.
- *
  * @category Shared state
  */
 export interface CounterStore<I, O> extends Store<I, O> {
@@ -266,7 +230,6 @@ export interface CounterStore<I, O> extends Store<I, O> {
 /**
  * What `bus.store(name)` returns for store `S` of contract `C`: a {@link CounterStore} when its
  * values are numbers (input and output), else a {@link Store} (so `increment` is a type error).
- *
  * @category Shared state
  */
 export type StoreOf<C extends Contract, S extends StoreName<C>> = [StoreInput<C, S>] extends [
@@ -280,7 +243,6 @@ export type StoreOf<C extends Contract, S extends StoreName<C>> = [StoreInput<C,
 /**
  * The state extension's API, on the primary's bus and on every worker's (`bus.store(name)`,
  * `bus.lock(name, options)`), put there by the composition roots.
- *
  * @category Shared state
  */
 export interface StateApi<C extends Contract> {
@@ -307,11 +269,7 @@ export interface StateApi<C extends Contract> {
   lock(name: string, options?: LockOptions): Promise<Lease>;
 }
 
-/**
- * Options of `bus.lock`.
- *
- * @category Shared state
- */
+/** Options of `bus.lock`. @category Shared state */
 export interface LockOptions {
   /**
    * The lease ends by itself this many ms after it was granted, if not released (or extended)
@@ -334,7 +292,6 @@ export interface LockOptions {
  * A granted lock. Mutual exclusion holds until `release()`, the end of its TTL, or the exit of
  * the holding process (released at once). Not re-entrant: the same process locking the same
  * name again waits like anyone else.
- *
  * @category Shared state
  */
 export interface Lease {
@@ -374,11 +331,7 @@ export interface Lease {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/**
- * Snapshot persistence of every store (see `startCluster({ persist })`).
- *
- * @category Shared state
- */
+/** Snapshot persistence of every store (see `startCluster({ persist })`). @category Shared state */
 export interface PersistOptions {
   /**
    * The snapshot file. At start, its directory is created, the temporary files a killed primary
@@ -397,11 +350,7 @@ export interface PersistOptions {
   readonly intervalMs?: number;
 }
 
-/**
- * Limits of one store.
- *
- * @category Shared state
- */
+/** Limits of one store. @category Shared state */
 export interface StoreLimits {
   /**
    * At most this many entries: past it, a write of a new key rejects with `STORE_FULL` and
@@ -411,11 +360,7 @@ export interface StoreLimits {
   readonly maxEntries?: number;
 }
 
-/**
- * Options of the primary's store host (`startCluster({ store })`).
- *
- * @category Shared state
- */
+/** Options of the primary's store host (`startCluster({ store })`). @category Shared state */
 export interface StoreHostOptions<C extends Contract = Contract> {
   /**
    * The default `maxEntries` of every store.

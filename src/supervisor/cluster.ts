@@ -71,7 +71,6 @@ export interface HubExtensions<C extends Contract> {
 /**
  * A running cluster: the primary's bus, the workers in their slots, health, config, lifecycle
  * events. Made by {@link startCluster}.
- *
  * @category Supervision
  */
 export class ClusterApp<C extends Contract> extends EventEmitter<ClusterEvents, unknown> {

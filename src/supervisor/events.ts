@@ -8,18 +8,13 @@ import type { ConfigUpdateResult } from '../config/types.js';
 import type { BusError } from '../errors.js';
 import type { HealthReport, UnhealthyReason, WorkerState } from '../health/types.js';
 
-/**
- * Why a worker is replaced by a new one in its slot.
- *
- * @category Supervision
- */
+/** Why a worker is replaced by a new one in its slot. @category Supervision */
 export type ReplaceReason = UnhealthyReason | 'restart';
 
 /**
  * Why a worker is drained: replaced (`missed-pings`, `memory`, `restart`), its slot removed
  * (`scale`), the cluster closing (`close`), or a replacement that never became ready
  * (`not-ready`).
- *
  * @category Supervision
  */
 export type DrainReason = ReplaceReason | 'scale' | 'close' | 'not-ready';
@@ -28,16 +23,11 @@ export type DrainReason = ReplaceReason | 'scale' | 'close' | 'not-ready';
  * Why a worker is killed with SIGKILL: it did not exit within `drainTimeoutMs` of being drained
  * (`drain-timeout`), within `close({ timeoutMs })` (`close-timeout`), or it was judged unhealthy
  * and could not be replaced, so it is killed and restarted as a crash (`unhealthy`).
- *
  * @category Supervision
  */
 export type KillReason = 'drain-timeout' | 'close-timeout' | 'unhealthy';
 
-/**
- * The payload of `worker:exit`.
- *
- * @category Supervision
- */
+/** The payload of `worker:exit`. @category Supervision */
 export interface WorkerExitEvent {
   /** Node's worker id of the worker that exited. */
   readonly workerId: number;
@@ -55,11 +45,7 @@ export interface WorkerExitEvent {
   readonly replacedBy: number | undefined;
 }
 
-/**
- * The payload of `worker:ready`.
- *
- * @category Supervision
- */
+/** The payload of `worker:ready`. @category Supervision */
 export interface WorkerReadyEvent {
   /** Node's worker id. */
   readonly workerId: number;
@@ -71,11 +57,7 @@ export interface WorkerReadyEvent {
   readonly startMs: number;
 }
 
-/**
- * One slot's change in a rolling restart.
- *
- * @category Supervision
- */
+/** One slot's change in a rolling restart. @category Supervision */
 export interface SlotRestart {
   /** The slot. */
   readonly slot: number;
@@ -85,11 +67,7 @@ export interface SlotRestart {
   readonly to: number;
 }
 
-/**
- * What `app.restart()` resolves with (and `restart:done` carries).
- *
- * @category Supervision
- */
+/** What `app.restart()` resolves with (and `restart:done` carries). @category Supervision */
 export interface RestartResult {
   /** One entry per slot, in slot order. */
   readonly replaced: readonly SlotRestart[];
@@ -97,11 +75,7 @@ export interface RestartResult {
   readonly durationMs: number;
 }
 
-/**
- * What `app.scale()` resolves with (and `scale:done` carries).
- *
- * @category Supervision
- */
+/** What `app.scale()` resolves with (and `scale:done` carries). @category Supervision */
 export interface ScaleResult {
   /** Slots before. */
   readonly from: number;
@@ -109,11 +83,7 @@ export interface ScaleResult {
   readonly to: number;
 }
 
-/**
- * A worker as {@link ClusterApp.workers} lists it.
- *
- * @category Supervision
- */
+/** A worker as {@link ClusterApp.workers} lists it. @category Supervision */
 export interface WorkerInfo {
   /** Node's worker id: a call target. */
   readonly id: number;
@@ -127,11 +97,7 @@ export interface WorkerInfo {
   readonly state: WorkerState;
 }
 
-/**
- * Lifecycle events of a {@link ClusterApp}.
- *
- * @category Supervision
- */
+/** Lifecycle events of a {@link ClusterApp}. @category Supervision */
 export interface ClusterEvents {
   /** A worker was forked into a slot. */
   'worker:fork': (event: { readonly workerId: number; readonly slot: number }) => void;

@@ -13,7 +13,6 @@ import { checkDurationMs } from '../util/duration.js';
 
 /**
  * How each worker line reaches the primary's stdout and stderr (`startCluster({ logs })`).
- *
  * @category Supervision
  */
 export type LogsMode = 'inherit' | 'prefix' | 'json';

@@ -31,11 +31,7 @@ import { type ResolvedSignals, resolveSignals, type SignalOptions } from './sign
 // The count check moved to util/count.ts; re-exported until supervisor/cluster.ts imports it there.
 export type { SignalOptions } from './signals.js';
 
-/**
- * Options of {@link startCluster}.
- *
- * @category Supervision
- */
+/** Options of {@link startCluster}. @category Supervision */
 export interface StartClusterOptions<C extends Contract> extends BusOptions {
   /** The contract every worker connects with. */
   readonly contract: C;
@@ -201,11 +197,7 @@ export interface StartClusterOptions<C extends Contract> extends BusOptions {
   readonly management?: ManagementOptions | false;
 }
 
-/**
- * Options of {@link ClusterApp.close}.
- *
- * @category Supervision
- */
+/** Options of {@link ClusterApp.close}. @category Supervision */
 export interface CloseOptions {
   /**
    * Workers still alive this many ms after the close began are killed with SIGKILL.
@@ -214,11 +206,7 @@ export interface CloseOptions {
   readonly timeoutMs?: number;
 }
 
-/**
- * Options of {@link ClusterApp.restart}.
- *
- * @category Supervision
- */
+/** Options of {@link ClusterApp.restart}. @category Supervision */
 export interface RestartOptions {
   /**
    * Each new worker must be ready within this many ms, else the restart stops there and rejects

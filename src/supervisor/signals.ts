@@ -16,7 +16,6 @@ import { warn } from '../util/warn.js';
 /**
  * Which signals the primary handles, and what each does (`startCluster({ signals })`). A field
  * left out keeps its default; `false` turns that action off. One signal serves one action.
- *
  * @category Supervision
  */
 export interface SignalOptions {

@@ -8,11 +8,7 @@
  */
 import { z } from 'zod';
 
-/**
- * One thread of a pool, in {@link PoolStats.perThread}.
- *
- * @category Worker threads
- */
+/** One thread of a pool, in {@link PoolStats.perThread}. @category Worker threads */
 export interface ThreadStats {
   /** The thread's index in its pool, 0-based (a replacement keeps it). */
   readonly thread: number;
@@ -30,7 +26,6 @@ export interface ThreadStats {
 
 /**
  * A pool's figures, as `pool.stats()` and a cluster worker's health report give them.
- *
  * @category Worker threads
  */
 export interface PoolStats {
