@@ -26,8 +26,9 @@ export interface CpuFigures {
   readonly inline: CpuRun;
   readonly pool: CpuRun;
   /**
-   * No request failed, and the pool run's event-loop delay (p99 and max, the worst worker's) is
-   * under the inline run's.
+   * No request failed, and the pool run's median event-loop delay (p50, the worst worker's) is
+   * under a quarter of the inline run's. The median, not p99 or max: one GC pause or thread
+   * start on a loaded 2-core machine moves a tail, not the median.
    */
   readonly passed: boolean;
 }
@@ -81,8 +82,7 @@ export async function runCpuPhase(
     pool.failed === 0 &&
     inline.ok2xx > 0 &&
     pool.ok2xx > 0 &&
-    pool.loopDelayP99Ms < inline.loopDelayP99Ms &&
-    pool.loopDelayMaxMs < inline.loopDelayMaxMs;
+    pool.loopDelayP50Ms < inline.loopDelayP50Ms / 4;
   return { inline, pool, passed };
 }
 
@@ -94,6 +94,6 @@ export function cpuSummary(f: CpuFigures): string[] {
     'CPU        a batch of 1,000 records validated and digested per request: inline on the worker, or in its thread pool',
     row(f.inline),
     row(f.pool),
-    `           the pool keeps the workers' event loops free (p99 and max under the inline run's: ${(f.inline.loopDelayP99Ms / Math.max(f.pool.loopDelayP99Ms, 0.1)).toFixed(1)}x lower p99): ${f.passed ? 'PASSED' : 'FAILED'}`,
+    `           the pool keeps the workers' event loops free (median delay under a quarter of the inline run's: ${(f.inline.loopDelayP50Ms / Math.max(f.pool.loopDelayP50Ms, 0.1)).toFixed(1)}x lower p50, ${(f.inline.loopDelayP99Ms / Math.max(f.pool.loopDelayP99Ms, 0.1)).toFixed(1)}x lower p99): ${f.passed ? 'PASSED' : 'FAILED'}`,
   ];
 }
