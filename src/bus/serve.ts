@@ -65,21 +65,7 @@ export class HandlerTable {
    */
   add(method: string, handler: AnyHandler): () => void {
     if (this.bus.isClosed) throw new BusError('CLOSED', `handle '${method}': the bus is closed`);
-    if (!this.contract.methods.has(method)) {
-      throw new BusError('INVALID_ARGUMENT', `handle: '${method}' is not a method of the contract`);
-    }
-    if (typeof handler !== 'function') {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `handle: the handler of '${method}' must be a function`,
-      );
-    }
-    if (this.handlers.has(method)) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `handle: '${method}' already has a handler in ${describeOrigin(this.bus.self)}`,
-      );
-    }
+    checkNewHandler(this.contract, this.handlers, method, handler, describeOrigin(this.bus.self));
     this.handlers.set(method, handler);
     this.changed();
     return () => {
@@ -281,4 +267,27 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/**
+ * @internal The checks of a new handler of `method` (`where`: the process, for the message).
+ * @throws a `BusError` `INVALID_ARGUMENT` for a method not in `contract`, a handler that is not a
+ *   function, or a method that already has one.
+ */
+export function checkNewHandler(
+  contract: Contract,
+  handlers: ReadonlyMap<string, unknown>,
+  method: string,
+  handler: unknown,
+  where: string,
+): void {
+  if (!contract.methods.has(method)) {
+    throw new BusError('INVALID_ARGUMENT', `handle: '${method}' is not a method of the contract`);
+  }
+  if (typeof handler !== 'function') {
+    throw new BusError('INVALID_ARGUMENT', `handle: the handler of '${method}' must be a function`);
+  }
+  if (handlers.has(method)) {
+    throw new BusError('INVALID_ARGUMENT', `handle: '${method}' already has a handler in ${where}`);
+  }
 }

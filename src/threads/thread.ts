@@ -8,6 +8,7 @@
  */
 import type { parentPort } from 'node:worker_threads';
 import { EventEmitter } from 'eventemitter3';
+import { checkNewHandler } from '../bus/serve.js';
 import type {
   Contract,
   EventPayload,
@@ -164,18 +165,7 @@ export class ThreadBus<C extends Contract> extends EventEmitter<ThreadBusEvents>
    *   a second handler for the same method, or a handler that is not a function.
    */
   handle<M extends MethodName<C>>(method: M, handler: ThreadHandler<C, M>): () => void {
-    if (!this.contract.methods.has(method)) {
-      throw new BusError('INVALID_ARGUMENT', `handle: '${method}' is not a method of the contract`);
-    }
-    if (typeof handler !== 'function') {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `handle: the handler of '${method}' must be a function`,
-      );
-    }
-    if (this.handlers.has(method)) {
-      throw new BusError('INVALID_ARGUMENT', `handle: '${method}' already has a handler`);
-    }
+    checkNewHandler(this.contract, this.handlers, method, handler, 'this thread');
     const h = handler as AnyHandler;
     this.handlers.set(method, h);
     this.handlersChanged();
